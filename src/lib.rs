@@ -1,0 +1,3 @@
+//! cosocket: OpenResty's cosocket TCP API for plain LuaJIT and C.
+
+pub mod receive;
