@@ -14,7 +14,7 @@ mod simple;
 mod until;
 
 pub use buf::{RecvBuf, Span};
-pub use simple::{Pattern, ScanState, step, take_partial};
+pub use simple::{Pattern, ScanState, step, take_partial, want};
 pub use until::Until;
 
 /// How many bytes one `recv()` asks for when a pattern needs more data and
