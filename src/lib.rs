@@ -1,3 +1,14 @@
 //! cosocket: OpenResty's cosocket TCP API for plain LuaJIT and C.
+//!
+//! Rooms: [`runtime`] (the background tokio runtime), [`receive`] (pure
+//! receive-pattern engines), [`tcp`] (the socket), [`event_loop`] (the
+//! completion queue and reactor of asynchronous calls), [`pool`] (keepalive
+//! connection pools) and `ffi` (the C ABI, the only place that knows of C).
 
+pub mod error;
+pub mod event_loop;
 pub mod receive;
+pub mod runtime;
+pub mod tcp;
+pub mod ffi;
+pub mod pool;

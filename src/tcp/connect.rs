@@ -1,0 +1,412 @@
+//! Connecting: target parsing, name resolution off-thread, every address
+//! tried in order within the connect timeout.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::addr::{self, Target};
+use super::{Slot, Start, Tcp, lock, state, sys};
+use crate::error::{Error, Result};
+use crate::event_loop::EventLoop;
+
+/// Connect options (OpenResty's `pool`, `pool_size`, `backlog`).
+#[derive(Clone, Debug, Default)]
+pub struct ConnectOpts {
+    /// Custom pool name; None = `host:port` / the unix path as passed.
+    pub pool: Option<String>,
+    pub pool_size: Option<u32>,
+    pub backlog: Option<u32>,
+}
+
+/// One address to try.
+#[derive(Clone, Debug)]
+enum Dest {
+    Inet(SocketAddr),
+    Unix(Vec<u8>),
+}
+
+pub(super) struct PendingConnect {
+    token: u64,
+    deadline: Instant,
+    dests: Vec<Dest>,
+    next: usize,
+    last_err: Option<Error>,
+    generation: u64,
+}
+
+/// The default pool key: `host:port` exactly as passed, or the unix path.
+pub fn default_pool_key(host: &[u8], port: Option<u16>) -> String {
+    let host = String::from_utf8_lossy(host);
+    match port {
+        Some(p) => format!("{host}:{p}"),
+        None => host.into_owned(),
+    }
+}
+
+fn dests_of(target: Target) -> std::result::Result<Vec<Dest>, (String, u16)> {
+    match target {
+        Target::Unix(p) => Ok(vec![Dest::Unix(p)]),
+        Target::Addr(a) => Ok(vec![Dest::Inet(a)]),
+        Target::Name(n, p) => Err((n, p)),
+    }
+}
+
+/// Opens a socket for `dest` and starts connecting: Ok((fd, connected_now)).
+fn open(dest: &Dest) -> std::result::Result<(i32, bool), i32> {
+    let raw = match dest {
+        Dest::Inet(a) => sys::RawAddr::inet(a),
+        Dest::Unix(p) => sys::RawAddr::unix(p)?,
+    };
+    let fd = sys::socket(raw.family())?;
+    match sys::connect_start(fd, &raw) {
+        Ok(true) => match sys::set_nonblocking(fd, false) {
+            Ok(()) => Ok((fd, true)),
+            Err(e) => {
+                sys::close(fd);
+                Err(e)
+            }
+        },
+        Ok(false) => Ok((fd, false)),
+        Err(e) => {
+            sys::close(fd);
+            Err(e)
+        }
+    }
+}
+
+fn resolve_blocking(name: String, port: u16, deadline: Instant) -> Result<Vec<SocketAddr>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    crate::runtime::handle().spawn_blocking(move || {
+        let _ = tx.send(addr::resolve(&name, port));
+    });
+    let left = deadline.saturating_duration_since(Instant::now());
+    rx.recv_timeout(left).unwrap_or(Err(Error::TIMEOUT))
+}
+
+impl Tcp {
+    /// Common start of both connect styles: busy checks, closing a previous
+    /// connection, pool lookup, parsing. Ok(None) means the pool handed us a
+    /// connection and we are done.
+    fn connect_prelude(
+        &self,
+        host: &[u8],
+        port: Option<u16>,
+        opts: &ConnectOpts,
+    ) -> Result<Option<std::result::Result<Vec<Dest>, (String, u16)>>> {
+        let unix = addr::is_unix(host);
+        let port = if unix { None } else { port };
+        let key = match &opts.pool {
+            Some(k) => k.clone(),
+            None => default_pool_key(host, port),
+        };
+        let old = self.state.begin_connect(true)?;
+        if old & state::OPEN != 0 {
+            // A connected object is closed (not pooled) before connecting again.
+            let fd = self.fd.swap(-1, std::sync::atomic::Ordering::AcqRel);
+            self.unwatch(fd);
+            sys::close(fd);
+        }
+        lock(&self.rd).reset();
+        lock(&self.wr).reset();
+        {
+            let mut m = lock(&self.meta);
+            m.pool_key = Some(key);
+            m.reused = 0;
+            m.unix = unix;
+            m.connect_result = None;
+        }
+        let target = match addr::parse(host, if unix { None } else { port.or(Some(0)) }) {
+            Ok(t) => t,
+            Err(e) => {
+                self.state.set(0);
+                return Err(e);
+            }
+        };
+        if port.is_none() && !unix {
+            self.state.set(0);
+            return Err(Error::op("missing the port number"));
+        }
+        Ok(Some(dests_of(target)))
+    }
+
+    /// Blocking connect. `port` is ignored for `unix:` hosts.
+    pub fn connect(&self, host: &[u8], port: Option<u16>, opts: &ConnectOpts) -> Result<()> {
+        let res = self.connect_blocking(host, port, opts);
+        if let Err(e) = &res {
+            self.keep_error(e);
+        }
+        res
+    }
+
+    fn connect_blocking(&self, host: &[u8], port: Option<u16>, opts: &ConnectOpts) -> Result<()> {
+        let Some(dests) = self.connect_prelude(host, port, opts)? else {
+            return Ok(());
+        };
+        let deadline = Instant::now() + self.connect_timeout();
+        let dests = match dests {
+            Ok(d) => d,
+            Err((name, port)) => match resolve_blocking(name, port, deadline) {
+                Ok(addrs) => addrs.into_iter().map(Dest::Inet).collect(),
+                Err(e) => {
+                    self.state.set(0);
+                    return Err(e);
+                }
+            },
+        };
+        self.state.resolved();
+        let mut last = Error::CLOSED;
+        for dest in &dests {
+            match self.connect_one_blocking(dest, deadline) {
+                Ok(fd) => {
+                    self.install(fd, matches!(dest, Dest::Unix(_)));
+                    return Ok(());
+                }
+                Err(e) => {
+                    let timeout = e.is_timeout();
+                    last = e;
+                    if timeout {
+                        break;
+                    }
+                }
+            }
+        }
+        self.state.set(0);
+        Err(last)
+    }
+
+    fn connect_one_blocking(&self, dest: &Dest, deadline: Instant) -> Result<i32> {
+        let (fd, done) = open(dest).map_err(Error::errno)?;
+        if done {
+            return Ok(fd);
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        let res = match sys::poll_one(fd, libc::POLLOUT, Some(left)) {
+            Ok(true) => sys::connect_finish(fd).map_err(Error::errno),
+            Ok(false) => Err(Error::TIMEOUT),
+            Err(e) => Err(Error::errno(e)),
+        };
+        match res {
+            Ok(()) => Ok(fd),
+            Err(e) => {
+                sys::close(fd);
+                Err(e)
+            }
+        }
+    }
+
+    /// Makes `fd` this socket's connection.
+    pub(super) fn install(&self, fd: i32, unix: bool) {
+        lock(&self.rd).reset();
+        {
+            let mut wr = lock(&self.wr);
+            wr.reset();
+            wr.unix = unix;
+        }
+        self.fd.store(fd, std::sync::atomic::Ordering::Release);
+        self.state.set(state::OPEN);
+    }
+
+    /// Starts a connect on a loop.
+    pub fn connect_start(
+        self: &Arc<Self>,
+        lp: &Arc<EventLoop>,
+        token: u64,
+        host: &[u8],
+        port: Option<u16>,
+        opts: &ConnectOpts,
+    ) -> Start<Result<()>> {
+        let dests = match self.connect_prelude(host, port, opts) {
+            Ok(Some(d)) => d,
+            Ok(None) => return Start::Done(Ok(())),
+            Err(e) => {
+                self.keep_error(&e);
+                return Start::Done(Err(e));
+            }
+        };
+        let deadline = Instant::now() + self.connect_timeout();
+        let generation = {
+            let mut m = lock(&self.meta);
+            let generation = m.connect.as_ref().map_or(0, |c| c.generation) + 1;
+            m.connect = Some(PendingConnect {
+                token,
+                deadline,
+                dests: Vec::new(),
+                next: 0,
+                last_err: None,
+                generation,
+            });
+            generation
+        };
+        match dests {
+            Ok(d) => {
+                lock(&self.meta).connect.as_mut().expect("pending connect").dests = d;
+                self.state.resolved();
+                match self.try_dests(lp) {
+                    Some(res) => {
+                        lock(&self.meta).connect = None;
+                        if let Err(e) = &res {
+                            self.keep_error(e);
+                        }
+                        Start::Done(res)
+                    }
+                    None => {
+                        lp.arm(self.id, Slot::Read, deadline);
+                        Start::Pending
+                    }
+                }
+            }
+            Err((name, port)) => {
+                let me = Arc::clone(self);
+                let lp2 = Arc::downgrade(lp);
+                crate::runtime::handle().spawn_blocking(move || {
+                    let res = addr::resolve(&name, port);
+                    if let Some(lp) = lp2.upgrade() {
+                        lp.post(Box::new(move |lp: &EventLoop| me.on_resolved(lp, generation, res)));
+                    }
+                });
+                lp.arm(self.id, Slot::Read, deadline);
+                Start::Pending
+            }
+        }
+    }
+
+    /// Tries the remaining addresses until one connects now, one is in
+    /// progress (None, parked), or none is left (Some(error)).
+    fn try_dests(self: &Arc<Self>, lp: &EventLoop) -> Option<Result<()>> {
+        loop {
+            let dest = {
+                let mut m = lock(&self.meta);
+                let c = m.connect.as_mut()?;
+                if c.next >= c.dests.len() {
+                    let e = c.last_err.take().unwrap_or(Error::CLOSED);
+                    drop(m);
+                    self.state.set(0);
+                    return Some(Err(e));
+                }
+                c.next += 1;
+                c.dests[c.next - 1].clone()
+            };
+            match open(&dest) {
+                Ok((fd, true)) => {
+                    self.install(fd, matches!(dest, Dest::Unix(_)));
+                    return Some(Ok(()));
+                }
+                Ok((fd, false)) => {
+                    self.fd.store(fd, std::sync::atomic::Ordering::Release);
+                    if let Err(e) = self.watch(self, lp) {
+                        self.unwatch(fd);
+                        self.fd.store(-1, std::sync::atomic::Ordering::Release);
+                        sys::close(fd);
+                        if let Some(c) = lock(&self.meta).connect.as_mut() {
+                            c.last_err = Some(e);
+                        }
+                        continue;
+                    }
+                    return None;
+                }
+                Err(e) => {
+                    if let Some(c) = lock(&self.meta).connect.as_mut() {
+                        c.last_err = Some(Error::errno(e));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Ends a pending connect with `res` and wakes its waiter.
+    fn finish_connect(&self, lp: &EventLoop, res: Result<()>) {
+        let token = {
+            let mut m = lock(&self.meta);
+            let Some(c) = m.connect.take() else { return };
+            if let Err(e) = &res {
+                m.last_error = Some(e.clone());
+            }
+            m.connect_result = Some(res);
+            c.token
+        };
+        lp.complete(token);
+    }
+
+    fn on_resolved(self: &Arc<Self>, lp: &EventLoop, generation: u64, res: Result<Vec<SocketAddr>>) {
+        {
+            let mut m = lock(&self.meta);
+            match m.connect.as_mut() {
+                Some(c) if c.generation == generation && c.dests.is_empty() => match &res {
+                    Ok(addrs) => c.dests = addrs.iter().copied().map(Dest::Inet).collect(),
+                    Err(_) => {}
+                },
+                _ => return,
+            }
+        }
+        if let Err(e) = res {
+            self.state.set(0);
+            self.finish_connect(lp, Err(e));
+            return;
+        }
+        self.state.resolved();
+        if let Some(r) = self.try_dests(lp) {
+            self.finish_connect(lp, r);
+        }
+    }
+
+    /// The in-progress connect's fd became writable (or failed).
+    pub(super) fn drive_connect(self: &Arc<Self>, lp: &EventLoop) {
+        if lock(&self.meta).connect.is_none() {
+            return;
+        }
+        let fd = self.fd();
+        if fd < 0 {
+            return;
+        }
+        match sys::connect_finish(fd) {
+            Ok(()) => {
+                let unix = lock(&self.meta).unix;
+                self.install(fd, unix);
+                self.finish_connect(lp, Ok(()));
+            }
+            Err(e) => {
+                self.unwatch(fd);
+                self.fd.store(-1, std::sync::atomic::Ordering::Release);
+                sys::close(fd);
+                if let Some(c) = lock(&self.meta).connect.as_mut() {
+                    c.last_err = Some(Error::errno(e));
+                }
+                if let Some(r) = self.try_dests(lp) {
+                    self.finish_connect(lp, r);
+                }
+            }
+        }
+    }
+
+    pub(super) fn connect_timed_out(self: &Arc<Self>, lp: &EventLoop) -> Option<Instant> {
+        {
+            let m = lock(&self.meta);
+            let c = m.connect.as_ref()?;
+            if c.deadline > Instant::now() {
+                return Some(c.deadline);
+            }
+        }
+        let fd = self.fd();
+        if fd >= 0 {
+            self.unwatch(fd);
+            self.fd.store(-1, std::sync::atomic::Ordering::Release);
+            sys::close(fd);
+        }
+        self.state.set(0);
+        self.finish_connect(lp, Err(Error::TIMEOUT));
+        None
+    }
+
+    /// Fetches a finished async connect.
+    pub fn take_connect_result(&self) -> Option<Result<()>> {
+        lock(&self.meta).connect_result.take()
+    }
+}
+
+#[allow(dead_code)]
+fn _assert_send() {
+    fn is_send<T: Send + Sync>() {}
+    is_send::<Tcp>();
+    let _ = Duration::ZERO;
+}

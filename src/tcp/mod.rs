@@ -1,0 +1,285 @@
+//! The TCP cosocket: connect, send, receive, close, timeouts, options.
+//!
+//! Every operation exists in two styles sharing one implementation:
+//! blocking (the caller's thread waits in the kernel: plain recv/send on a
+//! blocking fd bounded by SO_RCVTIMEO/SO_SNDTIMEO, as raw C would) and
+//! asynchronous (the operation starts now, and if it must wait it is parked on
+//! an [`EventLoop`](crate::event_loop::EventLoop) whose owner drives it).
+//!
+//! A socket has independent read and write halves (OpenResty's full-duplex
+//! cosockets): one reader and one writer may work at once, each under its own
+//! lock; a second reader gets `socket busy reading`.
+
+mod addr;
+mod connect;
+mod options;
+mod read;
+pub mod state;
+mod sys;
+mod write;
+
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+pub use addr::{Target, is_unix, parse as parse_target, resolve};
+pub use connect::ConnectOpts;
+pub use options::SockOption;
+pub use read::{ReadOutcome, ReadRequest, UntilIter};
+
+use crate::error::{Error, Result};
+use crate::event_loop::EventLoop;
+use state::State;
+
+/// Default for every timeout left at 0 (OpenResty's `lua_socket_*_timeout`).
+pub const DEFAULT_TIMEOUT_MS: u32 = 60_000;
+/// Largest accepted timeout (OpenResty raises `bad timeout value` above).
+pub const MAX_TIMEOUT_MS: i64 = (1 << 31) - 1;
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Which pending-operation slot of a socket an async result sits in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Slot {
+    /// connect, receive*, receiveuntil.
+    Read,
+    /// send.
+    Write,
+}
+
+/// Outcome of starting an asynchronous operation.
+#[derive(Debug)]
+pub enum Start<T> {
+    /// Finished without waiting.
+    Done(T),
+    /// Parked on the loop: its token will come out of `wait`, then fetch the
+    /// result with the socket's `take_*_result`.
+    Pending,
+}
+
+/// A TCP cosocket.
+pub struct Tcp {
+    id: u64,
+    state: State,
+    fd: AtomicI32,
+    /// connect, send, read timeouts in ms; 0 = default.
+    timeouts: [AtomicU32; 3],
+    rd: Mutex<read::Reader>,
+    wr: Mutex<write::Writer>,
+    meta: Mutex<Meta>,
+}
+
+/// Connection facts that change only under an exclusive operation.
+#[derive(Default)]
+struct Meta {
+    pool_key: Option<String>,
+    reused: u32,
+    unix: bool,
+    /// The loop this socket's fd is registered with, if any.
+    watcher: Option<(Weak<EventLoop>, RawFd)>,
+    connect: Option<connect::PendingConnect>,
+    connect_result: Option<Result<()>>,
+    /// Keeps an owned error message alive for the C ABI until the next call.
+    last_error: Option<Error>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Default for Tcp {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Tcp {
+    pub fn new() -> Tcp {
+        Tcp {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            state: State::default(),
+            fd: AtomicI32::new(-1),
+            timeouts: Default::default(),
+            rd: Mutex::new(read::Reader::default()),
+            wr: Mutex::new(write::Writer::default()),
+            meta: Mutex::new(Meta::default()),
+        }
+    }
+
+    /// Unique id (loop registrations, pool bookkeeping).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The connection's fd, or -1.
+    pub fn fd(&self) -> RawFd {
+        self.fd.load(Ordering::Acquire)
+    }
+
+    /// Sets connect, send and read timeouts in ms (0 = the 60 s default).
+    /// Errors with `bad timeout value` outside 0..2^31.
+    pub fn set_timeouts(&self, connect: i64, send: i64, read: i64) -> Result<()> {
+        for v in [connect, send, read] {
+            if !(0..=MAX_TIMEOUT_MS).contains(&v) {
+                return Err(Error::arg("bad timeout value"));
+            }
+        }
+        for (slot, v) in self.timeouts.iter().zip([connect, send, read]) {
+            slot.store(v as u32, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    pub fn set_timeout(&self, ms: i64) -> Result<()> {
+        self.set_timeouts(ms, ms, ms)
+    }
+
+    fn timeout_ms(&self, which: usize) -> u32 {
+        match self.timeouts[which].load(Ordering::Relaxed) {
+            0 => DEFAULT_TIMEOUT_MS,
+            v => v,
+        }
+    }
+
+    pub(crate) fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms(0) as u64)
+    }
+
+    fn send_timeout_ms(&self) -> u32 {
+        self.timeout_ms(1)
+    }
+
+    fn read_timeout_ms(&self) -> u32 {
+        self.timeout_ms(2)
+    }
+
+    /// How many times the current connection came from the pool.
+    pub fn reused_times(&self) -> Result<u32> {
+        let s = self.state.get();
+        if s & (state::CONNECTING | state::RESOLVING) != 0 {
+            return Ok(0);
+        }
+        if s & state::OPEN == 0
+            || s & (state::RD_CLOSED | state::WR_CLOSED) == (state::RD_CLOSED | state::WR_CLOSED)
+        {
+            return Err(Error::CLOSED);
+        }
+        Ok(lock(&self.meta).reused)
+    }
+
+    /// Closes the connection (never pools it).
+    pub fn close(&self) -> Result<()> {
+        self.state.take_for_close()?;
+        self.release_fd(true);
+        Ok(())
+    }
+
+    /// Forgets the connection: the fd is closed if `close_fd`, otherwise the
+    /// caller has taken it (pool). Buffers and loop registration are reset.
+    fn release_fd(&self, close_fd: bool) -> RawFd {
+        let fd = self.fd.swap(-1, Ordering::AcqRel);
+        self.unwatch(fd);
+        lock(&self.rd).reset();
+        lock(&self.wr).reset();
+        if close_fd {
+            sys::close(fd);
+        }
+        fd
+    }
+
+    /// Cancels whatever is pending (a killed Lua thread) and closes.
+    pub fn abort(&self) {
+        {
+            let mut m = lock(&self.meta);
+            m.connect = None;
+            m.connect_result = None;
+        }
+        self.state.set(0);
+        self.release_fd(true);
+    }
+
+    /// Remembers an owned error so a pointer to its text stays valid.
+    pub(crate) fn keep_error(&self, e: &Error) {
+        if matches!(e.as_str(), s if !s.is_empty()) {
+            lock(&self.meta).last_error = Some(e.clone());
+        }
+    }
+
+    /// The text of the error kept by [`keep_error`], as a raw pointer + len.
+    pub fn kept_error_ptr(&self) -> Option<(*const u8, usize)> {
+        let m = lock(&self.meta);
+        m.last_error
+            .as_ref()
+            .map(|e| (e.as_str().as_ptr(), e.as_str().len()))
+    }
+
+    /// Registers this socket's fd with `lp` (once per fd and loop).
+    pub(crate) fn watch(&self, this: &Arc<Tcp>, lp: &EventLoop) -> Result<()> {
+        let fd = self.fd();
+        let mut m = lock(&self.meta);
+        if let Some((w, wfd)) = &m.watcher {
+            if w.ptr_eq(&lp.weak()) && *wfd == fd {
+                return Ok(());
+            }
+            if let Some(cur) = w.upgrade() {
+                cur.forget(self.id, *wfd);
+            }
+        }
+        m.watcher = None;
+        lp.watch(this, fd)?;
+        m.watcher = Some((lp.weak(), fd));
+        Ok(())
+    }
+
+    /// Removes the fd from its loop; must run before the fd is closed.
+    fn unwatch(&self, _fd: RawFd) {
+        let w = lock(&self.meta).watcher.take();
+        if let Some((w, wfd)) = w
+            && let Some(lp) = w.upgrade()
+        {
+            lp.forget(self.id, wfd);
+        }
+    }
+
+    /// Drives pending operations after readiness (called by the loop).
+    pub(crate) fn on_ready(self: &Arc<Self>, lp: &EventLoop, readable: bool, writable: bool) {
+        let s = self.state.get();
+        if s & (state::CONNECTING | state::RESOLVING) != 0 {
+            if writable || readable {
+                self.drive_connect(lp);
+            }
+            return;
+        }
+        if s & state::READING != 0 && readable {
+            self.drive_read(lp, false);
+        }
+        if s & state::WRITING != 0 && writable {
+            self.drive_write(lp, false);
+        }
+    }
+
+    /// A pending operation's timer fired (called by the loop).
+    pub(crate) fn on_timer(self: &Arc<Self>, lp: &EventLoop, slot: Slot) -> Option<std::time::Instant> {
+        match slot {
+            Slot::Read => {
+                let s = self.state.get();
+                if s & (state::CONNECTING | state::RESOLVING) != 0 {
+                    self.connect_timed_out(lp)
+                } else {
+                    self.drive_read(lp, true)
+                }
+            }
+            Slot::Write => self.drive_write(lp, true),
+        }
+    }
+}
+
+impl Drop for Tcp {
+    fn drop(&mut self) {
+        let fd = *self.fd.get_mut();
+        sys::close(fd);
+    }
+}
+
+pub(crate) use sys::readable_now;

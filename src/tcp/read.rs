@@ -1,0 +1,342 @@
+//! Receiving: the receive engines driven by recv(2), blocking or from a loop.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::{Slot, Start, Tcp, lock, sys};
+use crate::error::Error;
+use crate::event_loop::EventLoop;
+use crate::receive::{self, Pattern, RecvBuf, ScanState, Span, Step, Until};
+
+/// A receiveuntil iterator, shareable with a loop while its call is pending.
+pub struct UntilIter {
+    id: usize,
+    engine: Mutex<Until>,
+}
+
+static NEXT_UNTIL: AtomicUsize = AtomicUsize::new(1);
+
+impl UntilIter {
+    pub fn new(pattern: &[u8], inclusive: bool) -> UntilIter {
+        UntilIter {
+            id: NEXT_UNTIL.fetch_add(1, Ordering::Relaxed),
+            engine: Mutex::new(Until::new(pattern, inclusive)),
+        }
+    }
+}
+
+/// What to receive.
+#[derive(Clone)]
+pub enum ReadRequest {
+    Pattern(Pattern),
+    /// An iterator call; `usize` is its size argument (0 = none).
+    Until(Arc<UntilIter>, usize),
+}
+
+/// The result of a receive, with data pointing into the socket's buffer
+/// (valid until the next call on the socket).
+#[derive(Debug, Clone, Copy)]
+pub enum ReadOutcome {
+    Data(*const u8, usize),
+    /// A sized receiveuntil iterator's `nil, nil, nil`.
+    Finished,
+    /// `nil, err, partial`; partial is None when the socket was already closed
+    /// (OpenResty returns two values then).
+    Failed(&'static str, Option<(*const u8, usize)>),
+    /// Like `Failed` for an error whose text is owned (kept by the socket).
+    FailedOwned(Option<(*const u8, usize)>),
+}
+
+/// Internal form of an outcome: spans instead of pointers.
+#[derive(Debug, Clone)]
+enum Got {
+    Data(Span),
+    Finished,
+    Failed(Error, Option<Span>),
+}
+
+struct Op {
+    req: ReadRequest,
+    scan: ScanState,
+}
+
+pub(super) struct PendingRead {
+    op: Op,
+    token: u64,
+    deadline: Instant,
+}
+
+#[derive(Default)]
+pub(super) struct Reader {
+    buf: RecvBuf,
+    eof: bool,
+    /// SO_RCVTIMEO currently set in the kernel (0 = never set).
+    rcvtimeo: u32,
+    /// The until iterator that read last (0: another method), so an iterator
+    /// knows when someone else consumed its held bytes.
+    last_until: usize,
+    pending: Option<PendingRead>,
+    /// A finished async receive waiting to be fetched, and whether it closes
+    /// the read half.
+    result: Option<(Got, bool)>,
+}
+
+impl Reader {
+    pub(super) fn reset(&mut self) {
+        self.buf.clear();
+        self.eof = false;
+        self.rcvtimeo = 0;
+        self.last_until = 0;
+        self.pending = None;
+        self.result = None;
+    }
+
+    pub(super) fn unread(&self) -> usize {
+        self.buf.len()
+    }
+
+    fn step(&mut self, op: &mut Op) -> Step {
+        match &op.req {
+            ReadRequest::Pattern(p) => receive::step(&mut self.buf, *p, &mut op.scan, self.eof),
+            ReadRequest::Until(it, size) => {
+                let mut eng = lock(&it.engine);
+                if self.last_until != it.id {
+                    eng.invalidate();
+                    self.last_until = it.id;
+                }
+                eng.step(&mut self.buf, *size, self.eof)
+            }
+        }
+    }
+
+    fn partial(&mut self, op: &mut Op) -> Span {
+        match &op.req {
+            ReadRequest::Pattern(p) => receive::take_partial(&mut self.buf, *p, &mut op.scan),
+            ReadRequest::Until(it, _) => lock(&it.engine).take_partial(&mut self.buf),
+        }
+    }
+
+    fn want(&self, op: &Op) -> usize {
+        match &op.req {
+            ReadRequest::Pattern(p) => receive::want(&self.buf, *p),
+            ReadRequest::Until(it, _) => lock(&it.engine).want(&self.buf),
+        }
+    }
+
+    fn finish(&mut self, op: &Op) {
+        if matches!(op.req, ReadRequest::Pattern(_)) {
+            self.last_until = 0;
+        }
+    }
+
+    fn ptr(&self, s: Span) -> (*const u8, usize) {
+        (self.buf.ptr(s), s.len)
+    }
+}
+
+enum Progress {
+    /// The call ended: its result, and whether the read half closes.
+    Done(Got, bool),
+    /// Would block; true if bytes arrived on the way.
+    WouldBlock(bool),
+}
+
+/// Runs the engine, reading as needed. Blocking mode waits in recv bounded by
+/// SO_RCVTIMEO (an EAGAIN then means the read timeout expired).
+fn progress(fd: i32, rd: &mut Reader, op: &mut Op, blocking: bool, timeout_ms: u32) -> Progress {
+    let mut progressed = false;
+    loop {
+        match rd.step(op) {
+            Step::Pending => {}
+            Step::Done(s) => return Progress::Done(Got::Data(s), false),
+            Step::Finished => return Progress::Done(Got::Finished, false),
+            Step::Closed(s) => return Progress::Done(Got::Failed(Error::CLOSED, Some(s)), true),
+        }
+        let want = rd.want(op);
+        if blocking && rd.rcvtimeo != timeout_ms {
+            if let Err(e) = sys::set_io_timeout(fd, libc::SO_RCVTIMEO, timeout_ms) {
+                let s = rd.partial(op);
+                return Progress::Done(Got::Failed(Error::errno(e), Some(s)), true);
+            }
+            rd.rcvtimeo = timeout_ms;
+        }
+        match sys::recv(fd, rd.buf.spare(want), !blocking) {
+            Ok(0) => rd.eof = true,
+            Ok(n) => {
+                rd.buf.commit(n);
+                progressed = true;
+            }
+            Err(libc::EAGAIN) if blocking => {
+                let s = rd.partial(op);
+                return Progress::Done(Got::Failed(Error::TIMEOUT, Some(s)), false);
+            }
+            Err(libc::EAGAIN) => return Progress::WouldBlock(progressed),
+            Err(e) => {
+                let s = rd.partial(op);
+                return Progress::Done(Got::Failed(Error::errno(e), Some(s)), true);
+            }
+        }
+    }
+}
+
+impl Tcp {
+    fn outcome(&self, rd: &Reader, got: Got) -> ReadOutcome {
+        match got {
+            Got::Data(s) => {
+                let (p, l) = rd.ptr(s);
+                ReadOutcome::Data(p, l)
+            }
+            Got::Finished => ReadOutcome::Finished,
+            Got::Failed(e, partial) => {
+                let partial = partial.map(|s| rd.ptr(s));
+                match e.as_str() {
+                    "closed" => ReadOutcome::Failed("closed", partial),
+                    "timeout" => ReadOutcome::Failed("timeout", partial),
+                    _ => {
+                        self.keep_error(&e);
+                        ReadOutcome::FailedOwned(partial)
+                    }
+                }
+            }
+        }
+    }
+
+    fn refused(&self, e: Error) -> ReadOutcome {
+        match e.as_str() {
+            "closed" => ReadOutcome::Failed("closed", None),
+            "socket busy reading" => ReadOutcome::Failed("socket busy reading", None),
+            "socket busy connecting" => ReadOutcome::Failed("socket busy connecting", None),
+            _ => {
+                self.keep_error(&e);
+                ReadOutcome::FailedOwned(None)
+            }
+        }
+    }
+
+    /// Blocking receive.
+    pub fn receive(&self, req: ReadRequest) -> ReadOutcome {
+        if let Err(e) = self.state.begin_read() {
+            return self.refused(e);
+        }
+        if let ReadRequest::Pattern(Pattern::Size(0)) = req {
+            self.state.end_read(false);
+            return ReadOutcome::Data(b"".as_ptr(), 0);
+        }
+        let mut op = Op {
+            req,
+            scan: ScanState::default(),
+        };
+        let mut rd = lock(&self.rd);
+        let fd = self.fd();
+        let timeout = self.read_timeout_ms();
+        let (got, close) = match progress(fd, &mut rd, &mut op, true, timeout) {
+            Progress::Done(g, c) => (g, c),
+            Progress::WouldBlock(_) => unreachable!("blocking reads never report EAGAIN"),
+        };
+        rd.finish(&op);
+        let out = self.outcome(&rd, got);
+        drop(rd);
+        self.state.end_read(close);
+        out
+    }
+
+    /// Starts a receive on a loop. `Pending` means the token will come out of
+    /// the loop's wait; then call [`Tcp::take_read_result`].
+    pub fn receive_start(self: &Arc<Self>, lp: &Arc<EventLoop>, token: u64, req: ReadRequest) -> Start<ReadOutcome> {
+        if let Err(e) = self.state.begin_read() {
+            return Start::Done(self.refused(e));
+        }
+        if let ReadRequest::Pattern(Pattern::Size(0)) = req {
+            self.state.end_read(false);
+            return Start::Done(ReadOutcome::Data(b"".as_ptr(), 0));
+        }
+        let mut op = Op {
+            req,
+            scan: ScanState::default(),
+        };
+        let mut rd = lock(&self.rd);
+        let fd = self.fd();
+        match progress(fd, &mut rd, &mut op, false, 0) {
+            Progress::Done(got, close) => {
+                rd.finish(&op);
+                let out = self.outcome(&rd, got);
+                drop(rd);
+                self.state.end_read(close);
+                Start::Done(out)
+            }
+            Progress::WouldBlock(_) => {
+                if let Err(e) = self.watch(self, lp) {
+                    let s = rd.partial(&mut op);
+                    rd.finish(&op);
+                    let out = self.outcome(&rd, Got::Failed(e, Some(s)));
+                    drop(rd);
+                    self.state.end_read(true);
+                    return Start::Done(out);
+                }
+                let deadline = Instant::now() + Duration::from_millis(self.read_timeout_ms() as u64);
+                rd.pending = Some(PendingRead { op, token, deadline });
+                drop(rd);
+                lp.arm(self.id, Slot::Read, deadline);
+                Start::Pending
+            }
+        }
+    }
+
+    /// Continues a pending receive after readiness or its timer; returns a
+    /// later deadline when the timer fired early (progress re-armed it).
+    pub(super) fn drive_read(self: &Arc<Self>, lp: &EventLoop, timer: bool) -> Option<Instant> {
+        let mut rd = lock(&self.rd);
+        let mut p = rd.pending.take()?;
+        let fd = self.fd();
+        let done = if timer {
+            let now = Instant::now();
+            if p.deadline > now {
+                let d = p.deadline;
+                rd.pending = Some(p);
+                return Some(d);
+            }
+            let s = rd.partial(&mut p.op);
+            Some((Got::Failed(Error::TIMEOUT, Some(s)), false))
+        } else {
+            match progress(fd, &mut rd, &mut p.op, false, 0) {
+                Progress::Done(g, c) => Some((g, c)),
+                Progress::WouldBlock(progressed) => {
+                    if progressed {
+                        p.deadline = Instant::now() + Duration::from_millis(self.read_timeout_ms() as u64);
+                    }
+                    None
+                }
+            }
+        };
+        match done {
+            Some(res) => {
+                rd.finish(&p.op);
+                rd.result = Some(res);
+                drop(rd);
+                lp.complete(p.token);
+            }
+            None => rd.pending = Some(p),
+        }
+        None
+    }
+
+    /// Fetches a finished async receive (ends the read operation).
+    pub fn take_read_result(&self) -> Option<ReadOutcome> {
+        let mut rd = lock(&self.rd);
+        let (got, close) = rd.result.take()?;
+        let out = self.outcome(&rd, got);
+        drop(rd);
+        self.state.end_read(close);
+        Some(out)
+    }
+
+    /// Bytes received but not yet handed out.
+    pub fn unread_len(&self) -> usize {
+        lock(&self.rd).unread()
+    }
+
+    pub(super) fn reader_eof(&self) -> bool {
+        lock(&self.rd).eof
+    }
+}

@@ -1,0 +1,4 @@
+//! Shared helpers for the integration tests (`mod common;`).
+#![allow(dead_code)]
+
+pub mod peer;
