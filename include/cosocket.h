@@ -167,6 +167,40 @@ typedef struct cosocket_iovec {
   size_t len;
 } cosocket_iovec;
 
+/**
+ * Health of one keepalive pool (see `cosocket_pool_stats`).
+ */
+typedef struct cosocket_pool_stats {
+  /**
+   * Most idle connections kept.
+   */
+  uint64_t size;
+  /**
+   * Backlog (queued connects allowed), -1 when the pool has none.
+   */
+  int64_t backlog;
+  /**
+   * Idle connections in the pool now.
+   */
+  uint64_t idle;
+  /**
+   * Connections in use (or being opened) counted by the pool.
+   */
+  uint64_t in_use;
+  /**
+   * Connects waiting in the backlog queue.
+   */
+  uint64_t waiting;
+  /**
+   * Connections handed out from the pool since it was created.
+   */
+  uint64_t reuses;
+  /**
+   * Idle connections closed to make room (pool full).
+   */
+  uint64_t evictions;
+} cosocket_pool_stats;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -439,6 +473,16 @@ enum cosocket_status cosocket_tcp_getoption(struct cosocket_tcp *sock,
  * The connection's file descriptor in `result.value`; ERROR "closed" if none.
  */
 enum cosocket_status cosocket_tcp_getfd(struct cosocket_tcp *sock, struct cosocket_result *out);
+
+/**
+ * Reads the statistics of the pool named `key` (`host:port` as passed to
+ * connect, the `unix:` path, or the `pool` option). OK and `*out` filled,
+ * or ERROR when no such pool exists (pools vanish when their last
+ * connection closes).
+ */
+enum cosocket_status cosocket_pool_stats(const char *key,
+                                         size_t key_len,
+                                         struct cosocket_pool_stats *out);
 
 /**
  * Describes a status (a `cosocket_status` value) in English ("ok", "invalid handle", ...). Static string.

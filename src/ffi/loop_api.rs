@@ -47,9 +47,12 @@ pub extern "C" fn cosocket_loop_fd(lp: *mut cosocket_loop) -> i32 {
 #[unsafe(no_mangle)]
 pub extern "C" fn cosocket_loop_timeout(lp: *mut cosocket_loop) -> i64 {
     guard_or(-1, || {
-        LOOPS.get(lp).and_then(|l| l.next_timeout()).map_or(-1, |d| {
-            d.as_micros().div_ceil(1000).min(i64::MAX as u128) as i64
-        })
+        LOOPS
+            .get(lp)
+            .and_then(|l| l.next_timeout())
+            .map_or(-1, |d| {
+                d.as_micros().div_ceil(1000).min(i64::MAX as u128) as i64
+            })
     })
 }
 
@@ -92,7 +95,11 @@ pub extern "C" fn cosocket_loop_wait(
 
 /// Completes `token` after `ms` milliseconds (a scheduler's sleep).
 #[unsafe(no_mangle)]
-pub extern "C" fn cosocket_loop_sleep(lp: *mut cosocket_loop, token: u64, ms: i64) -> cosocket_status {
+pub extern "C" fn cosocket_loop_sleep(
+    lp: *mut cosocket_loop,
+    token: u64,
+    ms: i64,
+) -> cosocket_status {
     guard(|| {
         let Some(l) = LOOPS.get(lp) else {
             return bad_handle(lp, "invalid loop handle", std::ptr::null_mut());

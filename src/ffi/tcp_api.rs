@@ -120,7 +120,11 @@ fn read_outcome(sock: &Tcp, out: *mut cosocket_result, r: ReadOutcome) -> cosock
 }
 
 /// Reports a bad handle: NULL_PARAMETER for NULL, INVALID_HANDLE otherwise.
-pub(crate) fn bad_handle<P>(h: *const P, what: &'static str, out: *mut cosocket_result) -> cosocket_status {
+pub(crate) fn bad_handle<P>(
+    h: *const P,
+    what: &'static str,
+    out: *mut cosocket_result,
+) -> cosocket_status {
     fail(None, out, &Error::arg(what));
     if h.is_null() {
         cosocket_status::NullParameter
@@ -191,7 +195,11 @@ pub extern "C" fn cosocket_tcp_abort(sock: *mut cosocket_tcp) -> cosocket_status
 /// Sets the connect, send and read timeouts (ms). 0 means the default
 /// (60 s); negative or >= 2^31 gives INVALID_ARGUMENT "bad timeout value".
 #[unsafe(no_mangle)]
-pub extern "C" fn cosocket_tcp_settimeout(sock: *mut cosocket_tcp, ms: i64, out: *mut cosocket_result) -> cosocket_status {
+pub extern "C" fn cosocket_tcp_settimeout(
+    sock: *mut cosocket_tcp,
+    ms: i64,
+    out: *mut cosocket_result,
+) -> cosocket_status {
     cosocket_tcp_settimeouts(sock, ms, ms, ms, out)
 }
 
@@ -236,13 +244,19 @@ fn connect_args(
             o.pool = Some(String::from_utf8_lossy(name).into_owned());
         }
         if opts.pool_size < 0 {
-            return Err(Error::arg_owned(format!("bad \"pool_size\" option value: {}", opts.pool_size)));
+            return Err(Error::arg_owned(format!(
+                "bad \"pool_size\" option value: {}",
+                opts.pool_size
+            )));
         }
         if opts.pool_size > 0 {
             o.pool_size = Some(opts.pool_size.min(u32::MAX as i64) as u32);
         }
         if opts.backlog < -1 {
-            return Err(Error::arg_owned(format!("bad \"backlog\" option value: {}", opts.backlog)));
+            return Err(Error::arg_owned(format!(
+                "bad \"backlog\" option value: {}",
+                opts.backlog
+            )));
         }
         if opts.backlog >= 0 {
             o.backlog = Some(opts.backlog.min(u32::MAX as i64) as u32);
@@ -312,7 +326,12 @@ pub extern "C" fn cosocket_tcp_connect_async(
 /// buffer; `result.value` is the byte count. A send timeout or error closes
 /// the write half ("timeout", "broken pipe", "closed" afterwards).
 #[unsafe(no_mangle)]
-pub extern "C" fn cosocket_tcp_send(sock: *mut cosocket_tcp, data: *const u8, len: usize, out: *mut cosocket_result) -> cosocket_status {
+pub extern "C" fn cosocket_tcp_send(
+    sock: *mut cosocket_tcp,
+    data: *const u8,
+    len: usize,
+    out: *mut cosocket_result,
+) -> cosocket_status {
     let iov = cosocket_iovec { base: data, len };
     cosocket_tcp_sendv(sock, &iov, 1, out)
 }
@@ -458,7 +477,11 @@ pub extern "C" fn cosocket_tcp_receive_async(
 /// Creates a receiveuntil iterator for a non-empty literal pattern; NULL if
 /// `pattern` is NULL or empty (OpenResty: "pattern is empty").
 #[unsafe(no_mangle)]
-pub extern "C" fn cosocket_until_new(pattern: *const u8, len: usize, inclusive: bool) -> *mut cosocket_until {
+pub extern "C" fn cosocket_until_new(
+    pattern: *const u8,
+    len: usize,
+    inclusive: bool,
+) -> *mut cosocket_until {
     guard_or(std::ptr::null_mut(), || {
         // SAFETY: pattern points at len bytes.
         match unsafe { bytes(pattern, len) } {
@@ -526,7 +549,11 @@ pub extern "C" fn cosocket_tcp_receiveuntil_async(
 /// came out of `cosocket_loop_wait`); `op` is a `cosocket_op`. NO_RESULT if
 /// none is waiting.
 #[unsafe(no_mangle)]
-pub extern "C" fn cosocket_tcp_result(sock: *mut cosocket_tcp, op: u32, out: *mut cosocket_result) -> cosocket_status {
+pub extern "C" fn cosocket_tcp_result(
+    sock: *mut cosocket_tcp,
+    op: u32,
+    out: *mut cosocket_result,
+) -> cosocket_status {
     guard(|| {
         let t = sock_or_return!(sock, out);
         match op {
@@ -551,7 +578,10 @@ pub extern "C" fn cosocket_tcp_result(sock: *mut cosocket_tcp, op: u32, out: *mu
 
 /// Closes the connection (never pools it). ERROR "closed" if not connected.
 #[unsafe(no_mangle)]
-pub extern "C" fn cosocket_tcp_close(sock: *mut cosocket_tcp, out: *mut cosocket_result) -> cosocket_status {
+pub extern "C" fn cosocket_tcp_close(
+    sock: *mut cosocket_tcp,
+    out: *mut cosocket_result,
+) -> cosocket_status {
     guard(|| {
         let t = sock_or_return!(sock, out);
         match t.close() {
@@ -574,9 +604,13 @@ pub extern "C" fn cosocket_tcp_setkeepalive(
 ) -> cosocket_status {
     guard(|| {
         let t = sock_or_return!(sock, out);
-        let timeout = if timeout_ms < 0 { None } else { Some(timeout_ms as u64) };
+        let timeout = if timeout_ms < 0 {
+            None
+        } else {
+            Some(timeout_ms as u64)
+        };
         let size = if size < 0 { None } else { Some(size) };
-        match crate::pool::set_keepalive(&t, timeout, size) {
+        match t.set_keepalive(timeout, size) {
             Ok(()) => ok_value(out, 1),
             Err(e) => fail(Some(&t), out, &e),
         }
@@ -585,7 +619,10 @@ pub extern "C" fn cosocket_tcp_setkeepalive(
 
 /// `result.value` = how many times this connection was reused from the pool.
 #[unsafe(no_mangle)]
-pub extern "C" fn cosocket_tcp_getreusedtimes(sock: *mut cosocket_tcp, out: *mut cosocket_result) -> cosocket_status {
+pub extern "C" fn cosocket_tcp_getreusedtimes(
+    sock: *mut cosocket_tcp,
+    out: *mut cosocket_result,
+) -> cosocket_status {
     guard(|| {
         let t = sock_or_return!(sock, out);
         match t.reused_times() {
@@ -597,11 +634,14 @@ pub extern "C" fn cosocket_tcp_getreusedtimes(sock: *mut cosocket_tcp, out: *mut
 
 fn option_name(name: *const c_char, len: usize) -> Result<SockOption, Error> {
     // SAFETY: name points at len bytes.
-    let n = unsafe { bytes(name.cast(), len) }.ok_or(Error::op("missing the \"option\" argument"))?;
+    let n =
+        unsafe { bytes(name.cast(), len) }.ok_or(Error::op("missing the \"option\" argument"))?;
     if n.is_empty() {
         return Err(Error::op("missing the \"option\" argument"));
     }
-    SockOption::from_name(n).ok_or_else(|| Error::op_owned(format!("unsupported option {}", String::from_utf8_lossy(n))))
+    SockOption::from_name(n).ok_or_else(|| {
+        Error::op_owned(format!("unsupported option {}", String::from_utf8_lossy(n)))
+    })
 }
 
 /// Sets a socket option by name: "keepalive", "reuseaddr", "tcp-nodelay",
@@ -644,12 +684,74 @@ pub extern "C" fn cosocket_tcp_getoption(
 
 /// The connection's file descriptor in `result.value`; ERROR "closed" if none.
 #[unsafe(no_mangle)]
-pub extern "C" fn cosocket_tcp_getfd(sock: *mut cosocket_tcp, out: *mut cosocket_result) -> cosocket_status {
+pub extern "C" fn cosocket_tcp_getfd(
+    sock: *mut cosocket_tcp,
+    out: *mut cosocket_result,
+) -> cosocket_status {
     guard(|| {
         let t = sock_or_return!(sock, out);
         match t.fd() {
             fd if fd >= 0 => ok_value(out, fd as i64),
             _ => fail(Some(&t), out, &Error::CLOSED),
+        }
+    })
+}
+
+/// Health of one keepalive pool (see `cosocket_pool_stats`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct cosocket_pool_stats {
+    /// Most idle connections kept.
+    pub size: u64,
+    /// Backlog (queued connects allowed), -1 when the pool has none.
+    pub backlog: i64,
+    /// Idle connections in the pool now.
+    pub idle: u64,
+    /// Connections in use (or being opened) counted by the pool.
+    pub in_use: u64,
+    /// Connects waiting in the backlog queue.
+    pub waiting: u64,
+    /// Connections handed out from the pool since it was created.
+    pub reuses: u64,
+    /// Idle connections closed to make room (pool full).
+    pub evictions: u64,
+}
+
+/// Reads the statistics of the pool named `key` (`host:port` as passed to
+/// connect, the `unix:` path, or the `pool` option). OK and `*out` filled,
+/// or ERROR when no such pool exists (pools vanish when their last
+/// connection closes).
+#[unsafe(no_mangle)]
+pub extern "C" fn cosocket_pool_stats(
+    key: *const c_char,
+    key_len: usize,
+    out: *mut cosocket_pool_stats,
+) -> cosocket_status {
+    guard(|| {
+        if out.is_null() {
+            return cosocket_status::NullParameter;
+        }
+        // SAFETY: key points at key_len bytes.
+        let Some(k) = (unsafe { bytes(key.cast(), key_len) }) else {
+            return cosocket_status::NullParameter;
+        };
+        match crate::pool::stats(&String::from_utf8_lossy(k)) {
+            Some(s) => {
+                // SAFETY: out checked non-NULL.
+                unsafe {
+                    out.write(cosocket_pool_stats {
+                        size: s.size as u64,
+                        backlog: s.backlog,
+                        idle: s.idle as u64,
+                        in_use: s.in_use as u64,
+                        waiting: s.waiting as u64,
+                        reuses: s.reuses,
+                        evictions: s.evictions,
+                    })
+                };
+                cosocket_status::Ok
+            }
+            None => cosocket_status::Error,
         }
     })
 }

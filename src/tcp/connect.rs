@@ -3,12 +3,13 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::addr::{self, Target};
 use super::{Slot, Start, Tcp, lock, state, sys};
 use crate::error::{Error, Result};
 use crate::event_loop::EventLoop;
+use crate::pool::{self, Acquired, Grant};
 
 /// Connect options (OpenResty's `pool`, `pool_size`, `backlog`).
 #[derive(Clone, Debug, Default)]
@@ -33,6 +34,16 @@ pub(super) struct PendingConnect {
     next: usize,
     last_err: Option<Error>,
     generation: u64,
+    /// Waiting in the pool's backlog queue (waiter id).
+    waiting: Option<u64>,
+    host: Vec<u8>,
+    port: Option<u16>,
+}
+
+impl PendingConnect {
+    pub(super) fn waiting(&self) -> Option<u64> {
+        self.waiting
+    }
 }
 
 /// The default pool key: `host:port` exactly as passed, or the unix path.
@@ -84,18 +95,17 @@ fn resolve_blocking(name: String, port: u16, deadline: Instant) -> Result<Vec<So
     rx.recv_timeout(left).unwrap_or(Err(Error::TIMEOUT))
 }
 
+/// A name still to resolve, or the addresses to try.
+type Targets = std::result::Result<Vec<Dest>, (String, u16)>;
+
 impl Tcp {
-    /// Common start of both connect styles: busy checks, closing a previous
-    /// connection, pool lookup, parsing. Ok(None) means the pool handed us a
-    /// connection and we are done.
-    fn connect_prelude(
-        &self,
-        host: &[u8],
-        port: Option<u16>,
-        opts: &ConnectOpts,
-    ) -> Result<Option<std::result::Result<Vec<Dest>, (String, u16)>>> {
+    /// Common start of both connect styles: argument checks, busy checks,
+    /// closing a previous connection. Returns the pool key.
+    fn connect_begin(&self, host: &[u8], port: Option<u16>, opts: &ConnectOpts) -> Result<String> {
         let unix = addr::is_unix(host);
-        let port = if unix { None } else { port };
+        if !unix && port.is_none() {
+            return Err(Error::op("missing the port number"));
+        }
         let key = match &opts.pool {
             Some(k) => k.clone(),
             None => default_pool_key(host, port),
@@ -106,31 +116,36 @@ impl Tcp {
             let fd = self.fd.swap(-1, std::sync::atomic::Ordering::AcqRel);
             self.unwatch(fd);
             sys::close(fd);
+            self.release_pool_slot();
         }
         lock(&self.rd).reset();
         lock(&self.wr).reset();
         {
             let mut m = lock(&self.meta);
-            m.pool_key = Some(key);
+            m.pool_key = Some(key.clone());
             m.reused = 0;
             m.unix = unix;
+            m.counted = false;
             m.connect_result = None;
         }
-        let target = match addr::parse(host, if unix { None } else { port.or(Some(0)) }) {
-            Ok(t) => t,
-            Err(e) => {
-                self.state.set(0);
-                return Err(e);
-            }
-        };
-        if port.is_none() && !unix {
-            self.state.set(0);
-            return Err(Error::op("missing the port number"));
-        }
-        Ok(Some(dests_of(target)))
+        Ok(key)
     }
 
-    /// Blocking connect. `port` is ignored for `unix:` hosts.
+    /// Parses the target (after the pool had nothing to hand out).
+    fn targets(&self, host: &[u8], port: Option<u16>) -> Result<Targets> {
+        let unix = addr::is_unix(host);
+        addr::parse(host, if unix { None } else { port }).map(dests_of)
+    }
+
+    /// A connect that did not produce a connection: back to closed, and the
+    /// pool slot it held (if any) is released.
+    fn connect_failed(&self) {
+        self.state.set(0);
+        self.release_pool_slot();
+    }
+
+    /// Blocking connect. `port` is ignored for `unix:` hosts (but is part of
+    /// the default pool key, as in OpenResty).
     pub fn connect(&self, host: &[u8], port: Option<u16>, opts: &ConnectOpts) -> Result<()> {
         let res = self.connect_blocking(host, port, opts);
         if let Err(e) = &res {
@@ -140,19 +155,33 @@ impl Tcp {
     }
 
     fn connect_blocking(&self, host: &[u8], port: Option<u16>, opts: &ConnectOpts) -> Result<()> {
-        let Some(dests) = self.connect_prelude(host, port, opts)? else {
-            return Ok(());
-        };
+        let key = self.connect_begin(host, port, opts)?;
         let deadline = Instant::now() + self.connect_timeout();
-        let dests = match dests {
-            Ok(d) => d,
-            Err((name, port)) => match resolve_blocking(name, port, deadline) {
+        match pool::acquire_blocking(&key, opts.pool_size, opts.backlog, deadline) {
+            Ok(Some(Grant::Idle(conn))) => {
+                self.install_pooled(conn);
+                return Ok(());
+            }
+            Ok(Some(Grant::Slot)) => lock(&self.meta).counted = true,
+            Ok(None) => {}
+            Err(e) => {
+                self.state.set(0);
+                return Err(e);
+            }
+        }
+        let dests = match self.targets(host, port) {
+            Ok(Ok(d)) => d,
+            Ok(Err((name, port))) => match resolve_blocking(name, port, deadline) {
                 Ok(addrs) => addrs.into_iter().map(Dest::Inet).collect(),
                 Err(e) => {
-                    self.state.set(0);
+                    self.connect_failed();
                     return Err(e);
                 }
             },
+            Err(e) => {
+                self.connect_failed();
+                return Err(e);
+            }
         };
         self.state.resolved();
         let mut last = Error::CLOSED;
@@ -171,7 +200,7 @@ impl Tcp {
                 }
             }
         }
-        self.state.set(0);
+        self.connect_failed();
         Err(last)
     }
 
@@ -216,9 +245,8 @@ impl Tcp {
         port: Option<u16>,
         opts: &ConnectOpts,
     ) -> Start<Result<()>> {
-        let dests = match self.connect_prelude(host, port, opts) {
-            Ok(Some(d)) => d,
-            Ok(None) => return Start::Done(Ok(())),
+        let key = match self.connect_begin(host, port, opts) {
+            Ok(k) => k,
             Err(e) => {
                 self.keep_error(&e);
                 return Start::Done(Err(e));
@@ -235,38 +263,121 @@ impl Tcp {
                 next: 0,
                 last_err: None,
                 generation,
+                waiting: None,
+                host: host.to_vec(),
+                port,
             });
             generation
         };
-        match dests {
-            Ok(d) => {
-                lock(&self.meta).connect.as_mut().expect("pending connect").dests = d;
-                self.state.resolved();
-                match self.try_dests(lp) {
-                    Some(res) => {
-                        lock(&self.meta).connect = None;
-                        if let Err(e) = &res {
-                            self.keep_error(e);
-                        }
-                        Start::Done(res)
-                    }
-                    None => {
-                        lp.arm(self.id, Slot::Read, deadline);
-                        Start::Pending
-                    }
+        let me = Arc::clone(self);
+        let weak = Arc::downgrade(lp);
+        let notify = move || -> pool::Notify {
+            Box::new(move |grant: Grant| match weak.upgrade() {
+                Some(lp) => lp.post(Box::new(move |lp: &EventLoop| {
+                    me.on_pool_grant(lp, generation, grant)
+                })),
+                None => {
+                    let key = lock(&me.meta).pool_key.clone().unwrap_or_default();
+                    pool::give_back(&key, grant);
                 }
+            })
+        };
+        let started = match pool::acquire(&key, opts.pool_size, opts.backlog, notify) {
+            Ok(Acquired::Now(Grant::Idle(conn))) => {
+                lock(&self.meta).connect = None;
+                self.install_pooled(conn);
+                return Start::Done(Ok(()));
             }
-            Err((name, port)) => {
-                let me = Arc::clone(self);
-                let lp2 = Arc::downgrade(lp);
-                crate::runtime::handle().spawn_blocking(move || {
-                    let res = addr::resolve(&name, port);
-                    if let Some(lp) = lp2.upgrade() {
-                        lp.post(Box::new(move |lp: &EventLoop| me.on_resolved(lp, generation, res)));
-                    }
-                });
+            Ok(Acquired::Now(Grant::Slot)) => {
+                lock(&self.meta).counted = true;
+                self.continue_connect(lp)
+            }
+            Ok(Acquired::Unpooled) => self.continue_connect(lp),
+            Ok(Acquired::Queued(id)) => {
+                if let Some(c) = lock(&self.meta).connect.as_mut() {
+                    c.waiting = Some(id);
+                }
+                None
+            }
+            Err(e) => Some(Err(e)),
+        };
+        match started {
+            Some(res) => {
+                lock(&self.meta).connect = None;
+                if let Err(e) = &res {
+                    self.connect_failed();
+                    self.keep_error(e);
+                }
+                Start::Done(res)
+            }
+            None => {
                 lp.arm(self.id, Slot::Read, deadline);
                 Start::Pending
+            }
+        }
+    }
+
+    /// After the pool: parse, resolve (off-thread) or try the addresses.
+    /// None = parked on the loop.
+    fn continue_connect(self: &Arc<Self>, lp: &EventLoop) -> Option<Result<()>> {
+        let (host, port, generation) = {
+            let m = lock(&self.meta);
+            let c = m.connect.as_ref()?;
+            (c.host.clone(), c.port, c.generation)
+        };
+        match self.targets(&host, port) {
+            Err(e) => Some(Err(e)),
+            Ok(Ok(d)) => {
+                lock(&self.meta).connect.as_mut()?.dests = d;
+                self.state.resolved();
+                self.try_dests(lp)
+            }
+            Ok(Err((name, port))) => {
+                let me = Arc::clone(self);
+                let weak = lp.weak();
+                crate::runtime::handle().spawn_blocking(move || {
+                    let res = addr::resolve(&name, port);
+                    if let Some(lp) = weak.upgrade() {
+                        lp.post(Box::new(move |lp: &EventLoop| {
+                            me.on_resolved(lp, generation, res)
+                        }));
+                    }
+                });
+                None
+            }
+        }
+    }
+
+    /// A queued connect was granted a pooled connection or a slot.
+    fn on_pool_grant(self: &Arc<Self>, lp: &EventLoop, generation: u64, grant: Grant) {
+        let live = {
+            let mut m = lock(&self.meta);
+            match m.connect.as_mut() {
+                Some(c) if c.generation == generation && c.waiting.is_some() => {
+                    c.waiting = None;
+                    true
+                }
+                _ => false,
+            }
+        };
+        if !live {
+            let key = lock(&self.meta).pool_key.clone().unwrap_or_default();
+            pool::give_back(&key, grant);
+            return;
+        }
+        match grant {
+            Grant::Idle(conn) => {
+                self.install_pooled(conn);
+                self.finish_connect(lp, Ok(()));
+            }
+            Grant::Slot => {
+                lock(&self.meta).counted = true;
+                if let Some(r) = self.continue_connect(lp) {
+                    if r.is_err() {
+                        self.connect_failed();
+                    }
+                    self.finish_connect(lp, r);
+                }
             }
         }
     }
@@ -281,7 +392,7 @@ impl Tcp {
                 if c.next >= c.dests.len() {
                     let e = c.last_err.take().unwrap_or(Error::CLOSED);
                     drop(m);
-                    self.state.set(0);
+                    self.connect_failed();
                     return Some(Err(e));
                 }
                 c.next += 1;
@@ -328,7 +439,12 @@ impl Tcp {
         lp.complete(token);
     }
 
-    fn on_resolved(self: &Arc<Self>, lp: &EventLoop, generation: u64, res: Result<Vec<SocketAddr>>) {
+    fn on_resolved(
+        self: &Arc<Self>,
+        lp: &EventLoop,
+        generation: u64,
+        res: Result<Vec<SocketAddr>>,
+    ) {
         {
             let mut m = lock(&self.meta);
             match m.connect.as_mut() {
@@ -340,7 +456,7 @@ impl Tcp {
             }
         }
         if let Err(e) = res {
-            self.state.set(0);
+            self.connect_failed();
             self.finish_connect(lp, Err(e));
             return;
         }
@@ -380,12 +496,17 @@ impl Tcp {
     }
 
     pub(super) fn connect_timed_out(self: &Arc<Self>, lp: &EventLoop) -> Option<Instant> {
-        {
+        let waiting = {
             let m = lock(&self.meta);
             let c = m.connect.as_ref()?;
             if c.deadline > Instant::now() {
                 return Some(c.deadline);
             }
+            c.waiting.zip(m.pool_key.clone())
+        };
+        if let Some((id, key)) = waiting {
+            // If the grant is already on its way, on_pool_grant gives it back.
+            pool::cancel_wait(&key, id);
         }
         let fd = self.fd();
         if fd >= 0 {
@@ -393,7 +514,7 @@ impl Tcp {
             self.fd.store(-1, std::sync::atomic::Ordering::Release);
             sys::close(fd);
         }
-        self.state.set(0);
+        self.connect_failed();
         self.finish_connect(lp, Err(Error::TIMEOUT));
         None
     }
@@ -402,11 +523,4 @@ impl Tcp {
     pub fn take_connect_result(&self) -> Option<Result<()>> {
         lock(&self.meta).connect_result.take()
     }
-}
-
-#[allow(dead_code)]
-fn _assert_send() {
-    fn is_send<T: Send + Sync>() {}
-    is_send::<Tcp>();
-    let _ = Duration::ZERO;
 }

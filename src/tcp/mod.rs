@@ -12,6 +12,7 @@
 
 mod addr;
 mod connect;
+mod keepalive;
 mod options;
 mod read;
 pub mod state;
@@ -79,6 +80,8 @@ struct Meta {
     /// The loop this socket's fd is registered with, if any.
     watcher: Option<(Weak<EventLoop>, RawFd)>,
     connect: Option<connect::PendingConnect>,
+    /// The connection is counted by the pool named `pool_key`.
+    counted: bool,
     connect_result: Option<Result<()>>,
     /// Keeps an owned error message alive for the C ABI until the next call.
     last_error: Option<Error>,
@@ -184,16 +187,35 @@ impl Tcp {
         lock(&self.wr).reset();
         if close_fd {
             sys::close(fd);
+            self.release_pool_slot();
         }
         fd
     }
 
+    /// A connection counted by a pool is gone: tell the pool.
+    pub(crate) fn release_pool_slot(&self) {
+        let key = {
+            let mut m = lock(&self.meta);
+            if !std::mem::take(&mut m.counted) {
+                return;
+            }
+            m.pool_key.clone()
+        };
+        if let Some(key) = key {
+            crate::pool::release(&key);
+        }
+    }
+
     /// Cancels whatever is pending (a killed Lua thread) and closes.
     pub fn abort(&self) {
-        {
+        let waiting = {
             let mut m = lock(&self.meta);
-            m.connect = None;
             m.connect_result = None;
+            let c = m.connect.take();
+            c.and_then(|c| c.waiting().zip(m.pool_key.clone()))
+        };
+        if let Some((id, key)) = waiting {
+            crate::pool::cancel_wait(&key, id);
         }
         self.state.set(0);
         self.release_fd(true);
@@ -260,7 +282,11 @@ impl Tcp {
     }
 
     /// A pending operation's timer fired (called by the loop).
-    pub(crate) fn on_timer(self: &Arc<Self>, lp: &EventLoop, slot: Slot) -> Option<std::time::Instant> {
+    pub(crate) fn on_timer(
+        self: &Arc<Self>,
+        lp: &EventLoop,
+        slot: Slot,
+    ) -> Option<std::time::Instant> {
         match slot {
             Slot::Read => {
                 let s = self.state.get();
@@ -278,8 +304,14 @@ impl Tcp {
 impl Drop for Tcp {
     fn drop(&mut self) {
         let fd = *self.fd.get_mut();
-        sys::close(fd);
+        if fd >= 0 {
+            sys::close(fd);
+            self.release_pool_slot();
+        }
     }
 }
 
-pub(crate) use sys::readable_now;
+/// The calling thread's errno.
+pub(crate) fn last_errno() -> i32 {
+    sys::errno()
+}

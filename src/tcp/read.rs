@@ -96,6 +96,10 @@ impl Reader {
         self.buf.len()
     }
 
+    pub(super) fn eof(&self) -> bool {
+        self.eof
+    }
+
     fn step(&mut self, op: &mut Op) -> Step {
         match &op.req {
             ReadRequest::Pattern(p) => receive::step(&mut self.buf, *p, &mut op.scan, self.eof),
@@ -243,7 +247,12 @@ impl Tcp {
 
     /// Starts a receive on a loop. `Pending` means the token will come out of
     /// the loop's wait; then call [`Tcp::take_read_result`].
-    pub fn receive_start(self: &Arc<Self>, lp: &Arc<EventLoop>, token: u64, req: ReadRequest) -> Start<ReadOutcome> {
+    pub fn receive_start(
+        self: &Arc<Self>,
+        lp: &Arc<EventLoop>,
+        token: u64,
+        req: ReadRequest,
+    ) -> Start<ReadOutcome> {
         if let Err(e) = self.state.begin_read() {
             return Start::Done(self.refused(e));
         }
@@ -274,8 +283,13 @@ impl Tcp {
                     self.state.end_read(true);
                     return Start::Done(out);
                 }
-                let deadline = Instant::now() + Duration::from_millis(self.read_timeout_ms() as u64);
-                rd.pending = Some(PendingRead { op, token, deadline });
+                let deadline =
+                    Instant::now() + Duration::from_millis(self.read_timeout_ms() as u64);
+                rd.pending = Some(PendingRead {
+                    op,
+                    token,
+                    deadline,
+                });
                 drop(rd);
                 lp.arm(self.id, Slot::Read, deadline);
                 Start::Pending
@@ -303,7 +317,8 @@ impl Tcp {
                 Progress::Done(g, c) => Some((g, c)),
                 Progress::WouldBlock(progressed) => {
                     if progressed {
-                        p.deadline = Instant::now() + Duration::from_millis(self.read_timeout_ms() as u64);
+                        p.deadline =
+                            Instant::now() + Duration::from_millis(self.read_timeout_ms() as u64);
                     }
                     None
                 }
@@ -334,9 +349,5 @@ impl Tcp {
     /// Bytes received but not yet handed out.
     pub fn unread_len(&self) -> usize {
         lock(&self.rd).unread()
-    }
-
-    pub(super) fn reader_eof(&self) -> bool {
-        lock(&self.rd).eof
     }
 }

@@ -10,7 +10,9 @@ use std::os::fd::RawFd;
 use std::time::Duration;
 
 pub fn errno() -> i32 {
-    io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+    io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
 }
 
 /// recv(2); Ok(0) is EOF. Retries EINTR.
@@ -156,7 +158,9 @@ impl RawAddr {
                     sin_zero: [0; 8],
                 };
                 // SAFETY: sockaddr_storage is larger than sockaddr_in and suitably aligned.
-                unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin) };
+                unsafe {
+                    std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin)
+                };
                 std::mem::size_of::<libc::sockaddr_in>()
             }
             SocketAddr::V6(a) => {
@@ -170,7 +174,9 @@ impl RawAddr {
                     sin6_scope_id: a.scope_id(),
                 };
                 // SAFETY: as above, for sockaddr_in6.
-                unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin6) };
+                unsafe {
+                    std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin6)
+                };
                 std::mem::size_of::<libc::sockaddr_in6>()
             }
         };
@@ -253,7 +259,8 @@ pub fn poll_one(fd: RawFd, events: i16, timeout: Option<Duration>) -> Result<boo
             None => -1,
             Some(d) => {
                 let left = d.saturating_duration_since(std::time::Instant::now());
-                left.as_millis().min(i32::MAX as u128) as i32 + i32::from(left.subsec_micros() % 1000 != 0)
+                left.as_millis().min(i32::MAX as u128) as i32
+                    + i32::from(left.subsec_micros() % 1000 != 0)
             }
         };
         let mut pfd = libc::pollfd {

@@ -41,6 +41,10 @@ impl Writer {
     pub(super) fn set_nodelay_known(&mut self, on: bool) {
         self.nodelay = on;
     }
+
+    pub(super) fn nodelay_known(&self) -> bool {
+        self.nodelay
+    }
 }
 
 fn send_some(fd: i32, bufs: &[IoSlice<'_>], blocking: bool) -> std::result::Result<usize, i32> {
@@ -48,14 +52,18 @@ fn send_some(fd: i32, bufs: &[IoSlice<'_>], blocking: bool) -> std::result::Resu
         sys::send(fd, &bufs[0], !blocking)
     } else {
         // SAFETY: IoSlice is ABI-compatible with iovec on Unix.
-        let iov = unsafe { std::slice::from_raw_parts(bufs.as_ptr().cast::<libc::iovec>(), bufs.len()) };
+        let iov =
+            unsafe { std::slice::from_raw_parts(bufs.as_ptr().cast::<libc::iovec>(), bufs.len()) };
         sys::sendv(fd, iov, !blocking)
     }
 }
 
 /// Drops empty slices so `advance_slices` and sendmsg never see them.
 fn nonempty<'a>(bufs: &'a [IoSlice<'a>]) -> Vec<IoSlice<'a>> {
-    bufs.iter().filter(|b| !b.is_empty()).map(|b| IoSlice::new(b)).collect()
+    bufs.iter()
+        .filter(|b| !b.is_empty())
+        .map(|b| IoSlice::new(b))
+        .collect()
 }
 
 impl Tcp {
@@ -115,14 +123,23 @@ impl Tcp {
             }
             Err(e) => {
                 self.state.end_write(true);
-                Err(if e == libc::EAGAIN { Error::TIMEOUT } else { Error::errno(e) })
+                Err(if e == libc::EAGAIN {
+                    Error::TIMEOUT
+                } else {
+                    Error::errno(e)
+                })
             }
         }
     }
 
     /// Starts a send on a loop: whatever the kernel does not take now is
     /// copied and sent as the socket becomes writable.
-    pub fn send_start(self: &Arc<Self>, lp: &Arc<EventLoop>, token: u64, bufs: &[IoSlice<'_>]) -> Start<Result<usize>> {
+    pub fn send_start(
+        self: &Arc<Self>,
+        lp: &Arc<EventLoop>,
+        token: u64,
+        bufs: &[IoSlice<'_>],
+    ) -> Start<Result<usize>> {
         if let Err(e) = self.state.begin_write() {
             return Start::Done(Err(e));
         }
@@ -200,7 +217,8 @@ impl Tcp {
                             out = Some((Ok(p.total), false));
                             break;
                         }
-                        p.deadline = Instant::now() + Duration::from_millis(self.send_timeout_ms() as u64);
+                        p.deadline =
+                            Instant::now() + Duration::from_millis(self.send_timeout_ms() as u64);
                     }
                     Err(libc::EAGAIN) => break,
                     Err(e) => {

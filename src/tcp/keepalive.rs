@@ -1,0 +1,79 @@
+//! setkeepalive: checking a connection clean and handing it to its pool.
+
+use super::{Tcp, lock, state, sys};
+use crate::error::{Error, Result};
+use crate::pool::{self, IdleConn};
+
+impl Tcp {
+    /// OpenResty's `setkeepalive(timeout, size)`: `timeout_ms` None = 60 s,
+    /// Some(0) = no idle timeout; `size` sizes a pool created now (None =
+    /// 30). On success the object is closed; "unread data in buffer" leaves
+    /// it open; "connection in dubious state" closes it.
+    pub fn set_keepalive(&self, timeout_ms: Option<u64>, size: Option<i64>) -> Result<()> {
+        let s = self.state.get();
+        if s & (state::RESOLVING | state::CONNECTING) == 0 && s & state::OPEN == 0 {
+            return Err(Error::CLOSED);
+        }
+        self.state.check_idle(s)?;
+        if s & (state::RD_CLOSED | state::WR_CLOSED) != 0 {
+            return Err(Error::CLOSED);
+        }
+        {
+            let rd = lock(&self.rd);
+            if rd.eof() {
+                return Err(Error::CLOSED);
+            }
+            if rd.unread() > 0 {
+                return Err(Error::op("unread data in buffer"));
+            }
+        }
+        let key = lock(&self.meta).pool_key.clone().unwrap_or_default();
+        if let Some(size) = size
+            && size <= 0
+            && pool::stats(&key).is_none()
+        {
+            return Err(Error::arg_owned(format!(
+                "bad \"pool_size\" option value: {size}"
+            )));
+        }
+        // Take the connection exclusively (a concurrent call may have raced us).
+        self.state.take_for_close()?;
+        let fd = self.fd();
+        if !matches!(sys::readable_now(fd), Ok(false)) {
+            // Data, EOF or an error pending: not safe for the next user.
+            self.release_fd(true);
+            return Err(Error::op("connection in dubious state"));
+        }
+        let nodelay = lock(&self.wr).nodelay_known();
+        let (reused, unix, counted) = {
+            let mut m = lock(&self.meta);
+            (m.reused, m.unix, std::mem::take(&mut m.counted))
+        };
+        let fd = self.release_fd(false);
+        let conn = IdleConn {
+            fd,
+            reused,
+            unix,
+            nodelay,
+        };
+        let size = size.map_or(pool::DEFAULT_POOL_SIZE, |s| {
+            s.min(usize::MAX as i64 >> 1) as usize
+        });
+        pool::put(
+            &key,
+            conn,
+            counted,
+            size,
+            timeout_ms.unwrap_or(pool::DEFAULT_IDLE_TIMEOUT_MS),
+        )
+    }
+
+    /// Makes a pooled connection this socket's connection.
+    pub(super) fn install_pooled(&self, conn: IdleConn) {
+        self.install(conn.fd, conn.unix);
+        lock(&self.wr).set_nodelay_known(conn.nodelay);
+        let mut m = lock(&self.meta);
+        m.reused = conn.reused + 1;
+        m.counted = true;
+    }
+}
