@@ -18,11 +18,30 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::tcp::{Slot, Tcp};
 
 /// epoll data value of the wake-up eventfd (socket ids start at 1).
 const WAKE: u64 = 0;
 const MAX_EVENTS: usize = 256;
+
+/// Which pending-operation slot of a socket a timer or result belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Slot {
+    /// connect, receive*, receiveuntil.
+    Read,
+    /// send.
+    Write,
+}
+
+/// Something with pending operations the loop drives: a TCP or UDP socket.
+pub(crate) trait Source: Send + Sync {
+    /// Unique id (epoll data).
+    fn id(&self) -> u64;
+    /// The fd became readable and/or writable: make progress.
+    fn on_ready(self: Arc<Self>, lp: &EventLoop, readable: bool, writable: bool);
+    /// A timer of `slot` fired: time the operation out, or return the later
+    /// deadline it was re-armed to by progress.
+    fn on_timer(self: Arc<Self>, lp: &EventLoop, slot: Slot) -> Option<Instant>;
+}
 
 /// Work posted from another thread, run on the loop's thread.
 pub type Posted = Box<dyn FnOnce(&EventLoop) + Send>;
@@ -35,7 +54,7 @@ enum TimerKind {
 
 #[derive(Default)]
 struct Inner {
-    socks: HashMap<u64, Arc<Tcp>>,
+    socks: HashMap<u64, Arc<dyn Source>>,
     timers: BinaryHeap<Reverse<(Instant, u64, TimerKind)>>,
     timer_seq: u64,
     ready: VecDeque<u64>,
@@ -56,7 +75,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 fn errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
 }
 
 impl EventLoop {
@@ -109,7 +130,7 @@ impl EventLoop {
     }
 
     /// Registers a socket's fd (edge-triggered, read and write interest).
-    pub(crate) fn watch(&self, sock: &Arc<Tcp>, fd: RawFd) -> Result<()> {
+    pub(crate) fn watch(&self, sock: Arc<dyn Source>, fd: RawFd) -> Result<()> {
         let mut ev = libc::epoll_event {
             events: (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
             u64: sock.id(),
@@ -126,7 +147,7 @@ impl EventLoop {
                 return Err(Error::errno(errno()));
             }
         }
-        lock(&self.inner).socks.insert(sock.id(), Arc::clone(sock));
+        lock(&self.inner).socks.insert(sock.id(), sock);
         Ok(())
     }
 
@@ -160,9 +181,11 @@ impl EventLoop {
         let mut inner = lock(&self.inner);
         inner.timer_seq += 1;
         let seq = inner.timer_seq;
-        inner
-            .timers
-            .push(Reverse((Instant::now() + dur, seq, TimerKind::Sleep(token))));
+        inner.timers.push(Reverse((
+            Instant::now() + dur,
+            seq,
+            TimerKind::Sleep(token),
+        )));
     }
 
     /// Reports `token` as finished on the next wait (any thread).
@@ -223,7 +246,8 @@ impl EventLoop {
                 }
             };
             // SAFETY: events is a valid buffer of MAX_EVENTS entries.
-            let got = unsafe { libc::epoll_wait(self.epfd, events.as_mut_ptr(), MAX_EVENTS as i32, ms) };
+            let got =
+                unsafe { libc::epoll_wait(self.epfd, events.as_mut_ptr(), MAX_EVENTS as i32, ms) };
             if got > 0 {
                 for ev in &events[..got as usize] {
                     self.dispatch(ev.u64, ev.events);
@@ -286,7 +310,9 @@ impl EventLoop {
                     Some(Reverse((d, _, _))) if *d <= now => {}
                     _ => return,
                 }
-                let Some(Reverse((_, _, kind))) = inner.timers.pop() else { return };
+                let Some(Reverse((_, _, kind))) = inner.timers.pop() else {
+                    return;
+                };
                 match kind {
                     TimerKind::Sleep(token) => {
                         inner.ready.push_back(token);
@@ -296,9 +322,14 @@ impl EventLoop {
                 }
             };
             let Some((sock, slot)) = kind else { continue };
-            let slot = if slot == Slot::Read as u8 { Slot::Read } else { Slot::Write };
+            let slot = if slot == Slot::Read as u8 {
+                Slot::Read
+            } else {
+                Slot::Write
+            };
+            let id = sock.id();
             if let Some(later) = sock.on_timer(self, slot) {
-                self.arm(sock.id(), slot, later);
+                self.arm(id, slot, later);
             }
         }
     }

@@ -30,7 +30,7 @@ pub use options::SockOption;
 pub use read::{ReadOutcome, ReadRequest, UntilIter};
 
 use crate::error::{Error, Result};
-use crate::event_loop::EventLoop;
+use crate::event_loop::{EventLoop, Source};
 use state::State;
 
 /// Default for every timeout left at 0 (OpenResty's `lua_socket_*_timeout`).
@@ -40,14 +40,7 @@ pub const MAX_TIMEOUT_MS: i64 = (1 << 31) - 1;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-/// Which pending-operation slot of a socket an async result sits in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Slot {
-    /// connect, receive*, receiveuntil.
-    Read,
-    /// send.
-    Write,
-}
+pub use crate::event_loop::Slot;
 
 /// Outcome of starting an asynchronous operation.
 #[derive(Debug)]
@@ -249,7 +242,7 @@ impl Tcp {
             }
         }
         m.watcher = None;
-        lp.watch(this, fd)?;
+        lp.watch(Arc::clone(this) as Arc<dyn Source>, fd)?;
         m.watcher = Some((lp.weak(), fd));
         Ok(())
     }
@@ -263,9 +256,15 @@ impl Tcp {
             lp.forget(self.id, wfd);
         }
     }
+}
 
-    /// Drives pending operations after readiness (called by the loop).
-    pub(crate) fn on_ready(self: &Arc<Self>, lp: &EventLoop, readable: bool, writable: bool) {
+impl Source for Tcp {
+    fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Drives pending operations after readiness.
+    fn on_ready(self: Arc<Self>, lp: &EventLoop, readable: bool, writable: bool) {
         let s = self.state.get();
         if s & (state::CONNECTING | state::RESOLVING) != 0 {
             if writable || readable {
@@ -281,12 +280,8 @@ impl Tcp {
         }
     }
 
-    /// A pending operation's timer fired (called by the loop).
-    pub(crate) fn on_timer(
-        self: &Arc<Self>,
-        lp: &EventLoop,
-        slot: Slot,
-    ) -> Option<std::time::Instant> {
+    /// A pending operation's timer fired.
+    fn on_timer(self: Arc<Self>, lp: &EventLoop, slot: Slot) -> Option<std::time::Instant> {
         match slot {
             Slot::Read => {
                 let s = self.state.get();
