@@ -9,6 +9,7 @@ pkgs=(
   lua-socket                         # LuaSocket, a benchmark peer
   nginx libnginx-mod-http-lua lua-resty-core   # the OpenResty oracle
   redis-server memcached             # real servers for end-to-end tests
+  postgresql mariadb-server mariadb-client   # SQL servers for end-to-end tests
 )
 
 missing=()
