@@ -218,6 +218,133 @@ const char *cosocket_version(void);
 bool cosocket_set_workers(uint32_t n);
 
 /**
+ * SHA-1 of `src` written to `dst` (20 bytes). Returns false on a NULL pointer.
+ *
+ * # Safety
+ * `src` holds `len` bytes; `dst` has room for 20.
+ */
+bool cosocket_sha1_bin(const uint8_t *src, size_t len, uint8_t *dst);
+
+/**
+ * MD5 of `src` written to `dst` (16 bytes). Returns false on a NULL pointer.
+ *
+ * # Safety
+ * `src` holds `len` bytes; `dst` has room for 16.
+ */
+bool cosocket_md5_bin(const uint8_t *src, size_t len, uint8_t *dst);
+
+/**
+ * MD5 of `src` as 32 lowercase hex digits written to `dst` (not
+ * NUL-terminated). Returns false on a NULL pointer.
+ *
+ * # Safety
+ * `src` holds `len` bytes; `dst` has room for 32.
+ */
+bool cosocket_md5_hex(const uint8_t *src, size_t len, uint8_t *dst);
+
+/**
+ * HMAC-SHA1 of `src` under `key`, written to `dst` (20 bytes). Returns
+ * false on a NULL pointer.
+ *
+ * # Safety
+ * `key` holds `key_len` bytes, `src` holds `len`; `dst` has room for 20.
+ */
+bool cosocket_hmac_sha1(const uint8_t *key,
+                        size_t key_len,
+                        const uint8_t *src,
+                        size_t len,
+                        uint8_t *dst);
+
+/**
+ * CRC-32 (IEEE, as zlib) of `src`: ngx.crc32_short and ngx.crc32_long.
+ * Returns 0 for a NULL pointer.
+ *
+ * # Safety
+ * `src` holds `len` bytes.
+ */
+uint32_t cosocket_crc32(const uint8_t *src, size_t len);
+
+/**
+ * Length of the base64 encoding of `len` bytes, with or without `=` padding.
+ */
+size_t cosocket_base64_encoded_length(size_t len, bool no_padding);
+
+/**
+ * Base64-encodes `src` (standard alphabet) into `dst`, which has room for
+ * `cosocket_base64_encoded_length(len, no_padding)` bytes; returns the bytes
+ * written (0 on a NULL pointer).
+ *
+ * # Safety
+ * `src` holds `len` bytes; `dst` has room for the encoded length.
+ */
+size_t cosocket_base64_encode(const uint8_t *src, size_t len, uint8_t *dst, bool no_padding);
+
+/**
+ * A `dst` size always enough for `cosocket_base64_decode` of `len` bytes.
+ */
+size_t cosocket_base64_decoded_length(size_t len);
+
+/**
+ * Decodes base64 `src` as nginx's `ngx_decode_base64` does (stops at the
+ * first `=`, padding optional) into `dst`, which has room for
+ * `cosocket_base64_decoded_length(len)` bytes. On success writes the length
+ * to `*dlen` and returns true; returns false on malformed input or a NULL
+ * pointer.
+ *
+ * # Safety
+ * `src` holds `len` bytes; `dst` has room for the decoded length; `dlen`
+ * is writable.
+ */
+bool cosocket_base64_decode(const uint8_t *src, size_t len, uint8_t *dst, size_t *dlen);
+
+/**
+ * Length of `src` escaped with nginx's table `type` (0 URI, 1 args,
+ * 2 URI component, 3 HTML, 4 refresh, 5 memcached, 6 mail auth, 7 header
+ * name, 8 header value); 0 when `type` is out of range or on a NULL pointer.
+ *
+ * # Safety
+ * `src` holds `len` bytes.
+ */
+size_t cosocket_uri_escaped_length(const uint8_t *src, size_t len, int32_t type);
+
+/**
+ * Escapes `src` with nginx's table `type` into `dst`, which has room for
+ * `cosocket_uri_escaped_length(src, len, type)` bytes; returns the bytes
+ * written (0 when `type` is out of range or on a NULL pointer).
+ *
+ * # Safety
+ * `src` holds `len` bytes; `dst` has room for the escaped length.
+ */
+size_t cosocket_escape_uri(const uint8_t *src, size_t len, uint8_t *dst, int32_t type);
+
+/**
+ * Unescapes `src` as ngx.unescape_uri (`%XX` to the byte, `+` to a space)
+ * into `dst`, which has room for `len` bytes; returns the bytes written.
+ *
+ * # Safety
+ * `src` holds `len` bytes; `dst` has room for `len`.
+ */
+size_t cosocket_unescape_uri(const uint8_t *src, size_t len, uint8_t *dst);
+
+/**
+ * Length of `src` quoted by `cosocket_quote_sql_str` (0 on a NULL pointer).
+ *
+ * # Safety
+ * `src` holds `len` bytes.
+ */
+size_t cosocket_quote_sql_str_length(const uint8_t *src, size_t len);
+
+/**
+ * ngx.quote_sql_str: writes `src` as a quoted MySQL string literal into
+ * `dst`, which has room for `cosocket_quote_sql_str_length(src, len)`
+ * bytes; returns the bytes written (0 on a NULL pointer).
+ *
+ * # Safety
+ * `src` holds `len` bytes; `dst` has room for the quoted length.
+ */
+size_t cosocket_quote_sql_str(const uint8_t *src, size_t len, uint8_t *dst);
+
+/**
  * Creates a loop (its own epoll). NULL if the kernel refuses.
  */
 struct cosocket_loop *cosocket_loop_new(void);

@@ -5,10 +5,11 @@
 //! completion queue and reactor of asynchronous calls), [`pool`] (keepalive
 //! connection pools) and `ffi` (the C ABI, the only place that knows of C).
 
+pub mod codec;
 pub mod error;
 pub mod event_loop;
+pub mod ffi;
+pub mod pool;
 pub mod receive;
 pub mod runtime;
 pub mod tcp;
-pub mod ffi;
-pub mod pool;

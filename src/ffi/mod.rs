@@ -9,11 +9,13 @@
 
 #![allow(non_camel_case_types)]
 
+mod codec_api;
 mod handles;
 mod loop_api;
 mod tcp_api;
 mod types;
 
+pub use codec_api::*;
 pub use loop_api::*;
 pub use tcp_api::*;
 pub use types::*;
