@@ -1,0 +1,290 @@
+-- Real redis-server: RESP client, pipelining, and the keepalive pool seen
+-- from both sides (getreusedtimes / pool stats here, CLIENT LIST there).
+local e2e = require "e2e"
+local R = require "resp"
+
+local T = e2e.suite("redis", { "redis" })
+local check, eq, ok, le, ge = e2e.check, e2e.eq, e2e.ok, e2e.le, e2e.ge
+
+local function sanitize(s) return (s:gsub("[^%w%-]", "-")) end
+
+-- An unpooled admin connection for CLIENT LIST/KILL/CONFIG.
+local function admin(a)
+  local r = assert(R.new(e2e.cosocket.tcp))
+  r:set_timeout(5000)
+  check("admin connect", r:connect(a.host, a.port, { pool = "e2e-redis-admin" }))
+  return r
+end
+
+local function clients_named(a, name)
+  local r = admin(a)
+  local text = check("client list", r:cmd("client", "list"))
+  r:close()
+  local n, list = 0, {}
+  for _, c in ipairs(R.parse_client_list(text)) do
+    if c.name == name then n = n + 1; list[#list + 1] = c end
+  end
+  return n, list
+end
+
+local function connect(tcp, a, opts)
+  local r = assert(R.new(tcp))
+  r:set_timeout(5000)
+  check("connect", r:connect(a.host, a.port, opts))
+  return r
+end
+
+for _, f in ipairs(e2e.factories) do
+  local tcp, tag = f.tcp, " [" .. f.name .. "]"
+  local prefix = "e2e-" .. sanitize(f.name) .. "-"
+
+  T:test("commands, nil bulk reply, errors, nested replies" .. tag, function(a)
+    local r = connect(tcp, a)
+    local key = prefix .. "basic"
+    check("del", r:cmd("del", key, key .. "-list", key .. "-n"))
+    eq(r:cmd("set", key, "hello"), "OK", "set")
+    eq(r:cmd("get", key), "hello", "get")
+    eq(r:cmd("get", key .. "-missing"), e2e.null, "get missing key")
+    if e2e.ngx then ok(r:cmd("get", key .. "-missing") == e2e.ngx.null, "nil bulk is ngx.null") end
+    eq(r:cmd("incr", key .. "-n"), 1, "incr"); eq(r:cmd("incrby", key .. "-n", 41), 42, "incrby")
+    local v, err = r:cmd("lpush", key, "x")
+    eq(v, false, "lpush on a string fails")
+    ok(err and err:find("^WRONGTYPE"), "WRONGTYPE error", err)
+    eq(r:cmd("rpush", key .. "-list", "a", "b", "", "d"), 4, "rpush")
+    local list = check("lrange", r:cmd("lrange", key .. "-list", 0, -1))
+    eq(#list, 4, "list length"); eq(list[1], "a"); eq(list[3], ""); eq(list[4], "d")
+    local mg = check("mget", r:cmd("mget", key, key .. "-missing"))
+    eq(mg[1], "hello"); eq(mg[2], e2e.null, "mget nil element")
+    eq(r:cmd("del", key, key .. "-list", key .. "-n"), 3, "del")
+    check("setkeepalive", r:set_keepalive(10000, 10))
+  end)
+
+  T:test("binary and 1 MB values through receive(n)" .. tag, function(a)
+    local r = connect(tcp, a)
+    local parts = {}
+    for i = 0, 255 do parts[#parts + 1] = string.char(i) end
+    local bin = table.concat(parts) .. "\r\n$3\r\n*1\r\n\0"
+    eq(r:cmd("set", prefix .. "bin", bin), "OK")
+    eq(r:cmd("get", prefix .. "bin"), bin, "binary value")
+    local big = string.rep("0123456789abcdef\r\n", 58255) -- 1 MB
+    eq(r:cmd("set", prefix .. "big", big), "OK")
+    local got = r:cmd("get", prefix .. "big")
+    eq(#got, #big, "big length"); ok(got == big, "big value intact")
+    eq(r:cmd("del", prefix .. "bin", prefix .. "big"), 2)
+    check("setkeepalive", r:set_keepalive())
+  end)
+
+  T:test("pipeline of 2000 commands in one send" .. tag, function(a)
+    local r = connect(tcp, a)
+    local n = 1000
+    r:init_pipeline()
+    for i = 1, n do r:add("set", prefix .. "p" .. i, "value-" .. i) end
+    for i = 1, n do r:add("get", prefix .. "p" .. i) end
+    local replies = check("commit", r:commit())
+    eq(#replies, 2 * n)
+    for i = 1, n do
+      eq(replies[i], "OK", "set reply " .. i)
+      eq(replies[n + i], "value-" .. i, "get reply " .. i)
+    end
+    -- Mixed reply types in one pipeline, a nil and an error included.
+    r:init_pipeline()
+    r:add("get", prefix .. "p1"); r:add("get", prefix .. "nope"); r:add("incrby", prefix .. "cnt", 5)
+    r:add("hincrby", prefix .. "p1", "f", 1); r:add("ping")
+    local mixed = check("commit", r:commit())
+    eq(mixed[1], "value-1"); eq(mixed[2], e2e.null); eq(mixed[3], 5)
+    eq(mixed[4][1], false, "error reply in pipeline"); eq(mixed[5], "PONG")
+    local del = { "del", prefix .. "cnt" }
+    for i = 1, n do del[#del + 1] = prefix .. "p" .. i end
+    eq(r:cmd(unpack(del)), n + 1)
+    check("setkeepalive", r:set_keepalive())
+  end)
+
+  T:test("200 coroutines share a pool of 10 (backlog 200)" .. tag, function(a)
+    local pool = prefix .. "pool10"
+    local key = prefix .. "counter"
+    local N, ROUNDS = 200, 5
+    local r0 = connect(tcp, a); r0:cmd("del", key); r0:close()
+    local ids, nids, maxreuse, reused_sum = {}, 0, 0, 0
+    local threads = {}
+    for i = 1, N do
+      threads[i] = e2e.spawn(function()
+        for round = 1, ROUNDS do
+          local r = connect(tcp, a, { pool = pool, pool_size = 10, backlog = N })
+          local reused = check("getreusedtimes", r:get_reused_times())
+          if reused == 0 then eq(r:cmd("client", "setname", pool), "OK") end
+          if reused > maxreuse then maxreuse = reused end
+          reused_sum = reused_sum + (reused > 0 and 1 or 0)
+          local id = check("client id", r:cmd("client", "id"))
+          if not ids[id] then ids[id] = true; nids = nids + 1 end
+          check("incr", r:cmd("incr", key))
+          if (i + round) % 7 == 0 then e2e.sleep(0.001) end -- hold it across a yield
+          check("setkeepalive", r:set_keepalive(0))
+        end
+        return true
+      end)
+    end
+    e2e.wait_all(threads)
+    local r = connect(tcp, a)
+    eq(tonumber(r:cmd("get", key)), N * ROUNDS, "every increment done")
+    r:cmd("del", key); r:close()
+    le(nids, 10, "distinct server connections")
+    ge(maxreuse, 10, "highest getreusedtimes")
+    local st = ok(e2e.pool_stats(pool), "pool stats exist")
+    eq(st.size, 10, "pool size"); eq(st.backlog, N, "pool backlog")
+    eq(st.in_use, 0, "in use after the run"); eq(st.waiting, 0, "waiting after the run")
+    eq(st.idle, nids, "idle connections = distinct connections")
+    eq(st.reuses, N * ROUNDS - nids, "pool reuse count")
+    eq(reused_sum, N * ROUNDS - nids, "connects that got a reused connection")
+    local seen = clients_named(a, pool)
+    eq(seen, nids, "CLIENT LIST connections named " .. pool)
+    e2e.note("redis%s: %d connects by %d coroutines -> %d server connections, max getreusedtimes %d, pool reuses %d",
+      tag, N * ROUNDS, N, seen, maxreuse, st.reuses)
+
+    -- Take every idle connection at once and close them: the server sees them go.
+    local held = {}
+    for i = 1, nids do
+      held[i] = connect(tcp, a, { pool = pool })
+      ge(held[i]:get_reused_times(), 1, "held connection " .. i .. " is reused")
+    end
+    eq(e2e.pool_stats(pool).idle, 0, "idle after taking all")
+    for i = 1, nids do check("close", held[i]:close()) end
+    eq(e2e.pool_stats(pool), nil, "pool freed after its last connection closed")
+    eq(e2e.eventually(function() return clients_named(a, pool) == 0 end, 2000), true,
+      "server saw every pooled connection closed")
+  end)
+
+  T:test("LIFO reuse, LRU eviction of a full pool" .. tag, function(a)
+    local pool = prefix .. "lifo"
+    local c = {}
+    for i = 1, 3 do c[i] = connect(tcp, a, { pool = pool }); c[i].id = c[i]:cmd("client", "id") end
+    for i = 1, 3 do eq(c[i]:cmd("client", "setname", pool), "OK") end
+    -- pool created by the first setkeepalive with size 2: the third evicts c1
+    for i = 1, 3 do check("setkeepalive", c[i]:set_keepalive(0, 2)) end
+    local st = e2e.pool_stats(pool)
+    eq(st.idle, 2, "idle"); eq(st.evictions, 1, "evictions")
+    eq(e2e.eventually(function() return clients_named(a, pool) == 2 end, 2000), true,
+      "evicted connection closed on the server")
+    local x = connect(tcp, a, { pool = pool })
+    eq(x:cmd("client", "id"), c[3].id, "most recently pooled first")
+    local y = connect(tcp, a, { pool = pool })
+    eq(y:cmd("client", "id"), c[2].id, "then the next one")
+    eq(y:get_reused_times(), 1)
+    x:close(); y:close()
+  end)
+
+  T:test("idle timeout closes pooled connections" .. tag, function(a)
+    local pool = prefix .. "idle"
+    local r = connect(tcp, a, { pool = pool })
+    eq(r:cmd("client", "setname", pool), "OK")
+    check("setkeepalive", r:set_keepalive(200))
+    eq(clients_named(a, pool), 1, "pooled connection open")
+    eq(e2e.eventually(function() return e2e.pool_stats(pool) == nil end, 2000), true, "pool emptied by idle timeout")
+    eq(e2e.eventually(function() return clients_named(a, pool) == 0 end, 2000), true, "server saw the close")
+    local r2 = connect(tcp, a, { pool = pool })
+    eq(r2:get_reused_times(), 0, "fresh connection after idle timeout")
+    r2:close()
+  end)
+
+  T:test("CLIENT KILL of an idle pooled connection: never handed out" .. tag, function(a)
+    local pool = prefix .. "killed"
+    local r = connect(tcp, a, { pool = pool })
+    local id = r:cmd("client", "id")
+    check("setkeepalive", r:set_keepalive(0))
+    local adm = admin(a)
+    eq(adm:cmd("client", "kill", "id", id), 1, "CLIENT KILL")
+    adm:close()
+    eq(e2e.eventually(function() return e2e.pool_stats(pool) == nil end, 1000), true,
+      "watcher dropped the killed connection")
+    local r2 = connect(tcp, a, { pool = pool })
+    eq(r2:get_reused_times(), 0, "fresh connection")
+    ok(r2:cmd("client", "id") ~= id, "a different server connection")
+    eq(r2:cmd("ping"), "PONG")
+    r2:close()
+  end)
+
+  T:test("server idle timeout (CONFIG SET timeout 1): never handed out" .. tag, function(a)
+    local pool = prefix .. "srvtimeout"
+    local adm = admin(a)
+    eq(adm:cmd("config", "set", "timeout", "1"), "OK")
+    local okk, err = pcall(function()
+      local r = connect(tcp, a, { pool = pool })
+      local id = r:cmd("client", "id")
+      check("setkeepalive", r:set_keepalive(0))
+      eq(e2e.eventually(function() return e2e.pool_stats(pool) == nil end, 5000, 50), true,
+        "pooled connection dropped after the server closed it")
+      local r2 = connect(tcp, a, { pool = pool })
+      eq(r2:get_reused_times(), 0)
+      ok(r2:cmd("client", "id") ~= id, "a different server connection")
+      r2:close()
+    end)
+    eq(adm:cmd("config", "set", "timeout", "0"), "OK")
+    adm:close()
+    if not okk then error(err, 0) end
+  end)
+
+  T:test("setkeepalive refuses unread data (buffer and kernel)" .. tag, function(a)
+    local pool = prefix .. "dubious"
+    local r = connect(tcp, a, { pool = pool })
+    eq(r:cmd("client", "setname", pool), "OK")
+    check("send", r.sock:send("PING\r\n"))
+    eq(r.sock:receive(1), "+")
+    local res, err = r:set_keepalive()
+    eq(res, nil); eq(err, "unread data in buffer")
+    eq(r.sock:receive(), "PONG", "socket still usable")
+    -- a reply left in the kernel buffer
+    check("send", r.sock:send(R.request({ "ping" })))
+    e2e.sleep(0.05)
+    res, err = r:set_keepalive()
+    eq(res, nil); eq(err, "connection in dubious state")
+    eq(e2e.pool_stats(pool), nil, "nothing pooled")
+    eq(e2e.eventually(function() return clients_named(a, pool) == 0 end, 2000), true, "dubious connection closed")
+  end)
+
+  T:test("backlog: queue, overflow, queued connect timeout, close wakes a waiter" .. tag, function(a)
+    local pool = prefix .. "backlog"
+    local opts = { pool = pool, pool_size = 2, backlog = 1 }
+    local events = {}
+    local function holder(name, hold)
+      return e2e.spawn(function()
+        local r = connect(tcp, a, opts)
+        events[#events + 1] = name .. ":" .. r:get_reused_times()
+        e2e.sleep(hold)
+        check("setkeepalive", r:set_keepalive(0))
+      end)
+    end
+    local t1, t2 = holder("a", 0.2), holder("b", 0.3)
+    e2e.sleep(0.02)
+    local t3 = holder("c", 0)
+    e2e.sleep(0.02)
+    eq(e2e.pool_stats(pool).waiting, 1, "one queued connect")
+    local r4 = assert(R.new(tcp)); r4:set_timeout(5000)
+    local res, err = r4:connect(a.host, a.port, opts)
+    eq(res, nil); eq(err, "too many waiting connect operations")
+    e2e.wait_all { t1, t2, t3 }
+    eq(table.concat(events, " "), "a:0 b:0 c:1", "waiter got a's pooled connection")
+
+    -- queued connect bounded by the connect timeout
+    local pool2 = prefix .. "backlog-timeout"
+    local h = connect(tcp, a, { pool = pool2, pool_size = 1, backlog = 5 })
+    local w = assert(R.new(tcp)); w:set_timeout(100)
+    local t0 = e2e.now_ms()
+    res, err = w:connect(a.host, a.port, { pool = pool2 })
+    local waited = e2e.now_ms() - t0
+    eq(res, nil); eq(err, "timeout")
+    ge(waited, 90, "waited ms"); le(waited, 1000, "waited ms")
+    -- close() of the holder wakes a waiter, which opens a fresh connection
+    local th = e2e.spawn(function()
+      local r = connect(tcp, a, { pool = pool2 })
+      local n = r:get_reused_times()
+      r:close()
+      return n
+    end)
+    e2e.sleep(0.05)
+    eq(e2e.pool_stats(pool2).waiting, 1)
+    h:close()
+    local okw, n = e2e.cosocket.wait(th)
+    ok(okw, "waiter", n); eq(n, 0, "fresh connection after close")
+  end)
+end
+
+T:run()
