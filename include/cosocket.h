@@ -112,6 +112,17 @@ typedef struct cosocket_loop cosocket_loop;
 typedef struct cosocket_tcp cosocket_tcp;
 
 /**
+ * An opaque UDP cosocket (OpenResty's `ngx.socket.udp()` object). Create
+ * with `cosocket_udp_new`, connect it with `cosocket_udp_setpeername`,
+ * release with `cosocket_udp_free`.
+ *
+ * Not full duplex, as in OpenResty: while a receive waits (blocking on
+ * another thread, or pending on a loop), every other operation on the
+ * socket gets ERROR "socket busy".
+ */
+typedef struct cosocket_udp cosocket_udp;
+
+/**
  * An opaque receiveuntil iterator: a pattern and its match state, usable
  * with any socket. Create with `cosocket_until_new`.
  */
@@ -615,6 +626,177 @@ enum cosocket_status cosocket_pool_stats(const char *key,
  * Describes a status (a `cosocket_status` value) in English ("ok", "invalid handle", ...). Static string.
  */
 const char *cosocket_status_str(uint32_t status);
+
+/**
+ * Creates a UDP socket object (not connected). NULL only on allocation
+ * failure.
+ */
+struct cosocket_udp *cosocket_udp_new(void);
+
+/**
+ * Closes the socket if any (a pending receive or name resolution is
+ * cancelled; its token never comes out of the loop) and releases the
+ * handle. NULL and already-freed handles are ignored.
+ */
+void cosocket_udp_free(struct cosocket_udp *sock);
+
+/**
+ * Cancels a pending operation and closes the socket, keeping the handle
+ * usable (OpenResty closes the socket of a killed thread).
+ */
+enum cosocket_status cosocket_udp_abort(struct cosocket_udp *sock);
+
+/**
+ * Sets the read timeout in ms, as OpenResty's `settimeout`: no validation
+ * (always OK); `ms` > 0 is the timeout of each later receive, 0 or
+ * negative means the 60 s default. Set before `setpeername`, it also
+ * bounds the resolution of a host name.
+ */
+enum cosocket_status cosocket_udp_settimeout(struct cosocket_udp *sock,
+                                             int64_t ms,
+                                             struct cosocket_result *out);
+
+/**
+ * Stores a local address that the next `setpeername` binds the socket to
+ * before connecting (OpenResty's `bind`, v0.10.27+). `ip` is an IPv4 or
+ * IPv6 literal (no brackets); `port` -1 or 0 = any (a cosocket extension).
+ * ERROR "bad address" when `ip` does not parse, "bad port number: N".
+ * A bind failure makes the next `setpeername` fail with the errno text
+ * ("address already in use", "invalid argument" for a family mismatch).
+ */
+enum cosocket_status cosocket_udp_bind(struct cosocket_udp *sock,
+                                       const char *ip,
+                                       size_t ip_len,
+                                       int32_t port,
+                                       struct cosocket_result *out);
+
+/**
+ * Connects the socket to `host` and `port` (-1 when absent: port 0) —
+ * an IPv4 literal, `[v6]`, `host:port`, a host name (system resolver,
+ * within the read timeout), or `unix:/path` (a datagram unix socket,
+ * auto-bound so the peer can answer; `port` unused). Never waits for the
+ * peer: a port nobody listens on succeeds (the ICMP error comes later).
+ * A connected socket is closed first (the new one has a new local port).
+ * OK: `result.value` 1. ERROR: "bad port number: N" (socket untouched),
+ * "socket busy", `failed to parse host name "H": why`, "H could not be
+ * resolved (3: Host not found)", or the errno text of bind/connect
+ * ("no such file or directory", "connection refused"); after a
+ * bind/connect error the half-made socket is kept, as nginx does: send
+ * reports the kernel's error, receive "transport endpoint is not
+ * connected", close 1.
+ */
+enum cosocket_status cosocket_udp_setpeername(struct cosocket_udp *sock,
+                                              const char *host,
+                                              size_t host_len,
+                                              int32_t port,
+                                              struct cosocket_result *out);
+
+/**
+ * `cosocket_udp_setpeername` on `lp`: OK/ERROR when finished at once
+ * (addresses, unix paths, errors); AGAIN while a host name resolves:
+ * `token` will come out of `cosocket_loop_wait`, then call
+ * `cosocket_udp_result(sock, COSOCKET_OP_CONNECT, ...)`. Meanwhile send,
+ * receive and close get "closed" and setpeername "socket busy".
+ */
+enum cosocket_status cosocket_udp_setpeername_async(struct cosocket_udp *sock,
+                                                    struct cosocket_loop *lp,
+                                                    uint64_t token,
+                                                    const char *host,
+                                                    size_t host_len,
+                                                    int32_t port,
+                                                    struct cosocket_result *out);
+
+/**
+ * Sends `len` bytes as ONE datagram (`len` 0 sends an empty datagram).
+ * Never waits. OK: `result.value` is 1 (OpenResty returns 1, not a byte
+ * count). ERROR: "closed", "socket busy" (a receive waits), "connection
+ * refused" (an ICMP error from an earlier datagram, reported once),
+ * "message too long", "resource temporarily unavailable" (socket buffer
+ * full), "partial write". The socket stays usable after each.
+ */
+enum cosocket_status cosocket_udp_send(struct cosocket_udp *sock,
+                                       const uint8_t *data,
+                                       size_t len,
+                                       struct cosocket_result *out);
+
+/**
+ * Sends a gather list of `n` buffers as ONE datagram (their
+ * concatenation; `n` 0 sends an empty datagram). As `cosocket_udp_send`.
+ */
+enum cosocket_status cosocket_udp_sendv(struct cosocket_udp *sock,
+                                        const struct cosocket_iovec *iov,
+                                        size_t n,
+                                        struct cosocket_result *out);
+
+/**
+ * `cosocket_udp_send` for loop users: a UDP send never waits, so this
+ * always finishes at once (OK or ERROR, never AGAIN; `token` is unused).
+ */
+enum cosocket_status cosocket_udp_send_async(struct cosocket_udp *sock,
+                                             struct cosocket_loop *lp,
+                                             uint64_t token,
+                                             const uint8_t *data,
+                                             size_t len,
+                                             struct cosocket_result *out);
+
+/**
+ * `cosocket_udp_sendv` for loop users: never AGAIN (see
+ * `cosocket_udp_send_async`).
+ */
+enum cosocket_status cosocket_udp_sendv_async(struct cosocket_udp *sock,
+                                              struct cosocket_loop *lp,
+                                              uint64_t _token,
+                                              const struct cosocket_iovec *iov,
+                                              size_t n,
+                                              struct cosocket_result *out);
+
+/**
+ * Receives (blocking) exactly one datagram: at most `size` bytes (values
+ * above 65536 mean 65536); a longer datagram is truncated and its rest
+ * discarded; `size` 0 consumes a datagram and returns "". Waits up to the
+ * read timeout. OK: `data`/`data_len` (valid until the next call on the
+ * socket). ERROR: "timeout" (the socket stays usable; a late datagram is
+ * returned by the next call), "closed", "socket busy", "connection
+ * refused" (ICMP, reported once), other errno texts.
+ */
+enum cosocket_status cosocket_udp_receive(struct cosocket_udp *sock,
+                                          size_t size,
+                                          struct cosocket_result *out);
+
+/**
+ * Starts a receive on `lp`: OK/ERROR when a datagram (or an error) is
+ * already there; AGAIN otherwise: `token` comes out of
+ * `cosocket_loop_wait` when a datagram arrives or the read timeout
+ * expires, then call `cosocket_udp_result(sock, COSOCKET_OP_RECEIVE, ...)`.
+ * The socket is busy until that result is fetched.
+ */
+enum cosocket_status cosocket_udp_receive_async(struct cosocket_udp *sock,
+                                                struct cosocket_loop *lp,
+                                                uint64_t token,
+                                                size_t size,
+                                                struct cosocket_result *out);
+
+/**
+ * Fetches the result of a finished asynchronous operation; `op` is a
+ * `cosocket_op`: COSOCKET_OP_CONNECT for `setpeername_async`,
+ * COSOCKET_OP_RECEIVE for `receive_async` (COSOCKET_OP_SEND never has a
+ * result: sends finish at once). NO_RESULT if none is waiting.
+ */
+enum cosocket_status cosocket_udp_result(struct cosocket_udp *sock,
+                                         uint32_t op,
+                                         struct cosocket_result *out);
+
+/**
+ * Closes the socket. OK: `result.value` 1. ERROR "closed" when not
+ * connected, "socket busy" while a receive waits. `setpeername` may be
+ * called again afterwards.
+ */
+enum cosocket_status cosocket_udp_close(struct cosocket_udp *sock, struct cosocket_result *out);
+
+/**
+ * The socket's file descriptor in `result.value`; ERROR "closed" if none.
+ */
+enum cosocket_status cosocket_udp_getfd(struct cosocket_udp *sock, struct cosocket_result *out);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -13,3 +13,4 @@ pub mod pool;
 pub mod receive;
 pub mod runtime;
 pub mod tcp;
+pub mod udp;

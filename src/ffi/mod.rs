@@ -14,11 +14,13 @@ mod handles;
 mod loop_api;
 mod tcp_api;
 mod types;
+mod udp_api;
 
 pub use codec_api::*;
 pub use loop_api::*;
 pub use tcp_api::*;
 pub use types::*;
+pub use udp_api::*;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
