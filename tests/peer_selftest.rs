@@ -388,31 +388,35 @@ fn null_stdin_does_not_exit() {
 #[test]
 fn parent_exit_when_parent_dies() {
     use std::io::BufRead;
-    // sh starts the peer in the background and exits at once: the peer is
-    // orphaned.  We hold its stdin pipe open, so only --parent-exit can stop
-    // it (and our exit still would, via stdin EOF, if the test failed).
+    // sh runs the peer in the background (giving it our stdin pipe, not the
+    // /dev/null a non-interactive shell would) and waits.  Once the peer has
+    // printed its port (so it has recorded its parent), kill sh: the
+    // orphaned peer must exit.  We hold the stdin pipe open, so only
+    // --parent-exit can stop it now; if the test fails, our exit closes the
+    // pipe and stdin-exit stops it.
     let mut sh = Command::new("sh")
         .arg("-c")
-        .arg(format!("'{PEER_BIN}' --parent-exit hold &"))
+        .arg(format!(
+            "exec 3<&0; '{PEER_BIN}' --parent-exit hold <&3 3<&- & wait"
+        ))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let _stdin = sh.stdin.take();
-    let out = sh.stdout.take().unwrap();
+    let mut out = std::io::BufReader::new(sh.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    assert!(first.starts_with("port "), "{first:?}");
+    sh.kill().unwrap();
     sh.wait().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let mut lines = Vec::new();
-        for l in std::io::BufReader::new(out).lines() {
-            match l {
-                Ok(l) => lines.push(l),
-                Err(_) => break,
-            }
-        }
-        let _ = tx.send(lines);
+        let mut rest = Vec::new();
+        let _ = out.read_to_end(&mut rest);
+        let _ = tx.send(rest);
     });
     // stdout EOF means the peer exited.
-    let lines = rx.recv_timeout(TIMEOUT).expect("peer did not exit");
-    assert!(lines[0].starts_with("port "), "{lines:?}");
+    rx.recv_timeout(TIMEOUT)
+        .expect("orphaned peer did not exit");
 }

@@ -33,8 +33,10 @@
 //!   `--no-stdin-exit` turns it off.  Without a pipe on stdin (e.g. started
 //!   by `popen(..., "r")`, which inherits the caller's stdin) it is off.
 //! * `--parent-exit`   exit 0 when the parent process goes away (the parent
-//!   PID changes).  For `popen`: use `exec cosocket-peer ...` so the caller
-//!   is the direct parent.
+//!   PID, recorded at startup, changes; polled every 100 ms).  For `popen`:
+//!   use `exec cosocket-peer ...` so the caller is the direct parent.  A
+//!   shell that backgrounds the peer (`peer &`) and exits at once may be gone
+//!   before the PID is recorded, and gives the peer /dev/null as stdin.
 //!
 //! Startup: prints exactly one line, `port N` (TCP) or `unix PATH`, flushes,
 //! then serves.  Every accepted connection runs SCRIPT in its own thread.
@@ -950,6 +952,9 @@ fn main() {
     }
     if o.parent_exit {
         let parent = std::os::unix::process::parent_id();
+        if parent == 1 {
+            eprintln!("cosocket-peer: --parent-exit: parent is already PID 1, cannot watch it");
+        }
         thread::spawn(move || {
             while std::os::unix::process::parent_id() == parent {
                 thread::sleep(Duration::from_millis(100));
