@@ -1,4 +1,4 @@
-//! Integration-test handle for the `cosocket-peer` binary (tests/peer/main.rs).
+//! Integration-test handle for the `cosocket-peer` binary (tests/peer/cosocket-peer.rs).
 //!
 //! ```ignore
 //! mod common;
