@@ -179,7 +179,7 @@ typedef struct cosocket_iovec {
 } cosocket_iovec;
 
 /**
- * Health of one keepalive pool (see `cosocket_pool_stats`).
+ * Health of one keepalive pool (see `cosocket_pool_get_stats`).
  */
 typedef struct cosocket_pool_stats {
   /**
@@ -618,9 +618,9 @@ enum cosocket_status cosocket_tcp_getfd(struct cosocket_tcp *sock, struct cosock
  * or ERROR when no such pool exists (pools vanish when their last
  * connection closes).
  */
-enum cosocket_status cosocket_pool_stats(const char *key,
-                                         size_t key_len,
-                                         struct cosocket_pool_stats *out);
+enum cosocket_status cosocket_pool_get_stats(const char *key,
+                                             size_t key_len,
+                                             struct cosocket_pool_stats *out);
 
 /**
  * Describes a status (a `cosocket_status` value) in English ("ok", "invalid handle", ...). Static string.

@@ -697,7 +697,7 @@ pub extern "C" fn cosocket_tcp_getfd(
     })
 }
 
-/// Health of one keepalive pool (see `cosocket_pool_stats`).
+/// Health of one keepalive pool (see `cosocket_pool_get_stats`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct cosocket_pool_stats {
@@ -722,7 +722,7 @@ pub struct cosocket_pool_stats {
 /// or ERROR when no such pool exists (pools vanish when their last
 /// connection closes).
 #[unsafe(no_mangle)]
-pub extern "C" fn cosocket_pool_stats(
+pub extern "C" fn cosocket_pool_get_stats(
     key: *const c_char,
     key_len: usize,
     out: *mut cosocket_pool_stats,
