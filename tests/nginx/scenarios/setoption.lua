@@ -1,0 +1,26 @@
+-- §2.10 (lua-resty-core setoption/getoption): supported options, values,
+-- errors returned and raised.
+-- peer: hold
+local T = ...
+local sock = T.tcp()
+T.say("connect", sock:connect("127.0.0.1", T.port))
+T.try("setoption keepalive true", sock, "setoption", "keepalive", true)
+T.try("getoption keepalive", sock, "getoption", "keepalive")
+T.try("setoption keepalive false", sock, "setoption", "keepalive", false)
+T.try("getoption keepalive", sock, "getoption", "keepalive")
+T.try("setoption tcp-nodelay 1", sock, "setoption", "tcp-nodelay", 1)
+T.try("getoption tcp-nodelay", sock, "getoption", "tcp-nodelay")
+T.try("setoption reuseaddr 1", sock, "setoption", "reuseaddr", 1)
+T.try("getoption reuseaddr", sock, "getoption", "reuseaddr")
+T.try("setoption sndbuf 65536", sock, "setoption", "sndbuf", 65536)
+T.try("setoption rcvbuf 32768", sock, "setoption", "rcvbuf", 32768)
+local snd = T.try("getoption sndbuf", sock, "getoption", "sndbuf")
+local rcv = T.try("getoption rcvbuf", sock, "getoption", "rcvbuf")
+T.try("setoption unknown", sock, "setoption", "nosuch", 1)
+T.try("getoption unknown", sock, "getoption", "nosuch")
+T.try("setoption no value", sock, "setoption", "keepalive")
+T.try("setoption no option", sock, "setoption")
+T.try("getoption no option", sock, "getoption")
+T.say("close", sock:close())
+T.try("setoption after close", sock, "setoption", "keepalive", true)
+T.try("getoption after close", sock, "getoption", "keepalive")
