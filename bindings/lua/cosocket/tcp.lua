@@ -1,0 +1,875 @@
+-- cosocket.tcp: the TCP cosocket object (ngx.socket.tcp).
+--
+-- A socket is a plain table with a shared metatable, as in OpenResty: [1]
+-- holds the native handle (created by the first connect), [2], [4], [5] the
+-- connect, send and read timeouts set before it, [9] the ip-transparent
+-- flag. User code may store its own fields on it.
+--
+-- Every method checks its arguments in OpenResty's order, raising where
+-- OpenResty raises and returning nil, err where it returns. Inside a
+-- scheduler thread each I/O call uses the asynchronous C function and
+-- yields while it waits; outside, the blocking one.
+--
+-- Hot paths use module-level out cells (one cosocket_result, one iovec
+-- array), create no closures or tables, and copy received bytes exactly
+-- once (ffi.string).
+
+local ffi = require "ffi"
+local cdef = require "cosocket.cdef"
+local S = require "cosocket.sched"
+
+local C = cdef.C
+
+local ffi_new = ffi.new
+local ffi_str = ffi.string
+local ffi_gc = ffi.gc
+local ffi_copy = ffi.copy
+local error = error
+local select = select
+local type = type
+local tonumber = tonumber
+local tostring = tostring
+local rawget = rawget
+local next = next
+local setmetatable = setmetatable
+local floor = math.floor
+local ceil = math.ceil
+local fmt = string.format
+local byte = string.byte
+local sub = string.sub
+local lower = string.lower
+local find = string.find
+
+local argerror = S.argerror
+local wait_io = S.wait_io
+
+local OK, AGAIN, DONE, ERROR = 0, 1, 2, 3
+local INVALID_ARGUMENT = 12
+local NO_RESULT = 14
+local LINE, ALL, SIZE, ANY = 0, 1, 2, 3
+local OP_CONNECT, OP_SEND, OP_RECEIVE = 0, 1, 2
+
+-- the reusable out cells
+local res = ffi_new("cosocket_result[1]")
+local copts = ffi_new("cosocket_connect_options[1]")
+local iov_cap = 32
+local iov = ffi_new("cosocket_iovec[?]", iov_cap)
+local niov = 0
+local anchors = {}     -- strings made while flattening a send table
+local nanchors = 0
+local numbuf = ffi_new("union { double d; uint8_t b[8]; }")
+local SIGN_BYTE = ffi.abi("le") and 7 or 0
+
+local function trunc(x)
+    if x >= 0 then
+        return floor(x)
+    end
+    return ceil(x)
+end
+
+-- lua_isnumber: numbers and numeric strings
+local function isnumber(v)
+    local t = type(v)
+    return t == "number" or (t == "string" and tonumber(v) ~= nil)
+end
+
+-- (int) lua_tointeger(v): truncation, then wrap to 32 bits
+local function toint32(v)
+    local n = trunc(tonumber(v))
+    if n ~= n then
+        return -2147483648
+    end
+    if n < -2147483648 or n > 2147483647 then
+        n = n % 4294967296
+        if n >= 2147483648 then
+            n = n - 4294967296
+        end
+    end
+    return n
+end
+
+local function errstr()
+    local r = res[0]
+    if r.err == nil then
+        return "error"
+    end
+    return ffi_str(r.err, r.err_len)
+end
+
+-- A status that is neither OK nor an operation error: raise.
+local function raise_status(rc, level, narg)
+    if rc == INVALID_ARGUMENT then
+        if narg then
+            argerror(level + 1, narg, errstr())
+        end
+        error(errstr(), level + 1)
+    end
+    local msg = "cosocket: " .. ffi_str(C.cosocket_status_str(rc))
+    if res[0].err ~= nil then
+        msg = msg .. ": " .. errstr()
+    end
+    error(msg, level + 1)
+end
+
+-- Numbers are sent as nginx prints them: int32 values with %d, the rest
+-- with %.14g (which tostring does), NaN with glibc's sign.
+local function num2str(v)
+    if v ~= v then
+        numbuf.d = v
+        if numbuf.b[SIGN_BYTE] >= 128 then
+            return "-nan"
+        end
+        return "nan"
+    end
+    if v == 0 then
+        return "0"
+    end
+    return tostring(v)
+end
+
+
+---------------------------------------------------------------- I/O cores
+-- Each returns the status; results are in res[0].
+
+local function io_connect(h, host, port, opts)
+    local th = S.current
+    if th == nil then
+        return C.cosocket_tcp_connect(h, host, #host, port, opts, res)
+    end
+    local rc = C.cosocket_tcp_connect_async(h, S.loop, th.id, host, #host,
+                                           port, opts, res)
+    if rc == AGAIN then
+        wait_io(th, h)
+        rc = C.cosocket_tcp_result(h, OP_CONNECT, res)
+        if rc == NO_RESULT then
+            return ERROR, "closed"
+        end
+    end
+    return rc
+end
+
+local function io_send(h, data, len)
+    local th = S.current
+    if th == nil then
+        return C.cosocket_tcp_send(h, data, len, res)
+    end
+    local rc = C.cosocket_tcp_send_async(h, S.loop, th.id, data, len, res)
+    if rc == AGAIN then
+        wait_io(th, h)
+        rc = C.cosocket_tcp_result(h, OP_SEND, res)
+        if rc == NO_RESULT then
+            return ERROR, "closed"
+        end
+    end
+    return rc
+end
+
+local function io_sendv(h, n)
+    local th = S.current
+    if th == nil then
+        return C.cosocket_tcp_sendv(h, iov, n, res)
+    end
+    local rc = C.cosocket_tcp_sendv_async(h, S.loop, th.id, iov, n, res)
+    if rc == AGAIN then
+        wait_io(th, h)
+        rc = C.cosocket_tcp_result(h, OP_SEND, res)
+        if rc == NO_RESULT then
+            return ERROR, "closed"
+        end
+    end
+    return rc
+end
+
+local function io_receive(h, kind, n)
+    local th = S.current
+    if th == nil then
+        return C.cosocket_tcp_receive(h, kind, n, res)
+    end
+    local rc = C.cosocket_tcp_receive_async(h, S.loop, th.id, kind, n, res)
+    if rc == AGAIN then
+        wait_io(th, h)
+        rc = C.cosocket_tcp_result(h, OP_RECEIVE, res)
+        if rc == NO_RESULT then
+            return ERROR, "closed"
+        end
+    end
+    return rc
+end
+
+local function io_until(h, it, size)
+    local th = S.current
+    if th == nil then
+        return C.cosocket_tcp_receiveuntil(h, it, size, res)
+    end
+    local rc = C.cosocket_tcp_receiveuntil_async(h, S.loop, th.id, it, size,
+                                                 res)
+    if rc == AGAIN then
+        wait_io(th, h)
+        rc = C.cosocket_tcp_result(h, OP_RECEIVE, res)
+        if rc == NO_RESULT then
+            return ERROR, "closed"
+        end
+    end
+    return rc
+end
+
+-- Lua values of a receive status: data | nil, err, partial | nil, err |
+-- nil, nil, nil.
+local function read_ret(rc, err)
+    local r = res[0]
+    if rc == OK then
+        local len = r.data_len
+        if len == 0 then
+            return ""
+        end
+        return ffi_str(r.data, len)
+    elseif rc == ERROR then
+        if err then
+            return nil, err
+        end
+        err = errstr()
+        if r.data == nil then
+            return nil, err
+        end
+        return nil, err, ffi_str(r.data, r.data_len)
+    elseif rc == DONE then
+        return nil, nil, nil
+    end
+    return raise_status(rc, 2)   -- (tail-called: level 2 is the caller)
+end
+
+-- OpenResty checks closed/busy before validating the argument of receive*:
+-- probe with a zero-byte receive (no I/O) and raise only if it passes.
+local function bad_read_arg(h, msg)
+    if C.cosocket_tcp_receive(h, SIZE, 0, res) == ERROR then
+        return nil, errstr()
+    end
+    argerror(3, 2, msg)
+end
+
+local function bad_write_arg(h, msg)
+    if C.cosocket_tcp_send(h, nil, 0, res) == ERROR then
+        return nil, errstr()
+    end
+    argerror(3, 2, msg)
+end
+
+local function check_self(self)
+    if type(self) ~= "table" then
+        argerror(3, 1, "table expected, got " .. type(self))
+    end
+end
+
+
+---------------------------------------------------------------- methods
+
+local methods = {}
+local mt = { __index = methods }
+
+local function new_handle(self)
+    local h = C.cosocket_tcp_new()
+    if h == nil then
+        error("no memory", 3)
+    end
+    h = ffi_gc(h, C.cosocket_tcp_free)
+    local ct, st, rt = self[2], self[4], self[5]
+    if ct or st or rt then
+        C.cosocket_tcp_settimeouts(h, ct or 0, st or 0, rt or 0, res)
+    end
+    self[1] = h
+    return h
+end
+
+local function is_unix(host)
+    return #host >= 5 and lower(sub(host, 1, 5)) == "unix:"
+end
+
+--- ok, err = sock:connect(host, port, opts?) | sock:connect("unix:/path", opts?)
+function methods.connect(self, ...)
+    local n = select("#", ...) + 1
+    if n ~= 2 and n ~= 3 and n ~= 4 then
+        error(fmt("ngx.socket connect: expecting 2, 3, or 4 arguments "
+                  .. "(including the object), but seen %d", n), 2)
+    end
+    check_self(self)
+    local host, port_arg = ...
+    local ht = type(host)
+    if ht == "number" then
+        host = tostring(host)
+    elseif ht ~= "string" then
+        argerror(1, 2, "string expected, got " .. ht)
+    end
+
+    local pool, pool_size, backlog = nil, 0, -1
+    local custom = false
+    local last = select(n - 1, ...)
+    if type(last) == "table" then
+        local ps = last.pool_size
+        if isnumber(ps) then
+            pool_size = trunc(tonumber(ps))
+            if pool_size <= 0 then
+                argerror(1, n, fmt('bad "pool_size" option value: %d',
+                                   toint32(pool_size)))
+            end
+        elseif ps ~= nil then
+            argerror(1, n, 'bad "pool_size" option type: ' .. type(ps))
+        end
+        local bl = last.backlog
+        if isnumber(bl) then
+            backlog = trunc(tonumber(bl))
+            if backlog < 0 then
+                argerror(1, n, fmt('bad "backlog" option value: %d',
+                                   toint32(backlog)))
+            end
+            if pool_size == 0 then
+                pool_size = 30   -- lua_socket_pool_size
+            end
+        end
+        local p = last.pool
+        local pt = type(p)
+        if pt == "number" then
+            pool = tostring(p)
+            custom = true
+        elseif pt == "string" then
+            pool = p
+            custom = true
+        elseif pt ~= "nil" then
+            argerror(1, n, 'bad "pool" option type: ' .. pt)
+        end
+        n = n - 1
+    end
+    if n == 4 then
+        n = 3   -- a 4th argument that is not a table is dropped
+    end
+
+    local port = -1
+    if n == 3 and isnumber(port_arg) then
+        port = toint32(port_arg)
+        if port < 0 or port > 65535 then
+            return nil, "bad port number: " .. port
+        end
+        -- The key is host..":"..port exactly as passed; the core builds it
+        -- from the parsed port (and without it for unix sockets).
+        if not custom and (type(port_arg) ~= "number" or port_arg ~= port
+                           or is_unix(host)) then
+            pool = host .. ":" .. port_arg
+        end
+        if is_unix(host) then
+            port = -1
+        end
+    elseif not is_unix(host) then
+        return nil, "missing the port number"
+    end
+
+    local h = self[1]
+    if h == nil then
+        h = new_handle(self)
+    end
+    local opts = nil
+    if pool ~= nil or pool_size ~= 0 or backlog ~= -1 then
+        opts = copts
+        local o = copts[0]
+        o.pool = pool
+        o.pool_len = pool and #pool or 0
+        o.pool_size = pool_size
+        o.backlog = backlog
+    end
+    local rc, e = io_connect(h, host, port, opts)
+    if opts then
+        copts[0].pool = nil
+    end
+    if rc == OK then
+        return 1
+    elseif rc == ERROR then
+        return nil, e or errstr()
+    end
+    return raise_status(rc, 2, n)
+end
+
+-- Flattens a send table into iov[], like ngx_http_lua_calc_strlen_in_table:
+-- only positive integer keys, elements 1..max, strings, numbers and nested
+-- tables. Returns an error message or nil.
+local function grow_iov()
+    local cap = iov_cap * 2
+    local new = ffi_new("cosocket_iovec[?]", cap)
+    ffi_copy(new, iov, ffi.sizeof("cosocket_iovec") * niov)
+    iov, iov_cap = new, cap
+end
+
+local function push_str(s)
+    local len = #s
+    if len == 0 then
+        return
+    end
+    if niov == iov_cap then
+        grow_iov()
+    end
+    local e = iov[niov]
+    e.base = s
+    e.len = len
+    niov = niov + 1
+end
+
+local function flatten(t)
+    local max = 0
+    for k in next, t do
+        if type(k) ~= "number" or k < 1 or floor(k) ~= k then
+            return "non-array table found"
+        end
+        if k > max then
+            max = k
+        end
+    end
+    for i = 1, max do
+        local v = rawget(t, i)
+        local tv = type(v)
+        if tv == "string" then
+            push_str(v)
+        elseif tv == "number" then
+            local s = num2str(v)
+            nanchors = nanchors + 1
+            anchors[nanchors] = s
+            push_str(s)
+        elseif tv == "table" then
+            local e = flatten(v)
+            if e then
+                return e
+            end
+        else
+            return "bad data type " .. tv .. " found"
+        end
+    end
+    return nil
+end
+
+local function clear_anchors()
+    for i = 1, nanchors do
+        anchors[i] = nil
+    end
+    nanchors = 0
+end
+
+--- bytes, err = sock:send(data)
+function methods.send(self, ...)
+    local nargs = select("#", ...)
+    if nargs ~= 1 then
+        error(fmt("expecting 2 arguments (including the object), but got %d",
+                  nargs + 1), 2)
+    end
+    check_self(self)
+    local h = self[1]
+    if h == nil then
+        return nil, "closed"
+    end
+    local data = ...
+    local t = type(data)
+    local rc, e
+    if t == "string" then
+        rc, e = io_send(h, data, #data)
+    elseif t == "table" then
+        niov = 0
+        local msg = flatten(data)
+        if msg then
+            clear_anchors()
+            local a, b = bad_write_arg(h, msg)
+            return a, b
+        end
+        rc, e = io_sendv(h, niov)
+        clear_anchors()
+    elseif t == "number" then
+        local s = num2str(data)
+        rc, e = io_send(h, s, #s)
+    elseif t == "nil" then
+        rc, e = io_send(h, "nil", 3)
+    elseif t == "boolean" then
+        local s = data and "true" or "false"
+        rc, e = io_send(h, s, #s)
+    else
+        local a, b = bad_write_arg(h, "string, number, boolean, nil, "
+                                   .. "or array table expected, got " .. t)
+        return a, b
+    end
+    if rc == OK then
+        return tonumber(res[0].value)
+    elseif rc == ERROR then
+        return nil, e or errstr()
+    end
+    return raise_status(rc, 2, 2)
+end
+
+--- data, err, partial = sock:receive(pattern?)  "*l" | "*a" | size
+function methods.receive(self, ...)
+    local nargs = select("#", ...)
+    if nargs > 1 then
+        error(fmt("expecting 1 or 2 arguments (including the object), "
+                  .. "but got %d", nargs + 1), 2)
+    end
+    check_self(self)
+    local h = self[1]
+    if h == nil then
+        return nil, "closed"
+    end
+    local kind, size = LINE, 0
+    if nargs == 1 then
+        local pat = ...
+        local tp = type(pat)
+        local num
+        if tp == "number" then
+            num = pat
+        elseif tp == "string" then
+            num = tonumber(pat)
+            if num == nil then
+                if pat == "*l" then
+                    kind = LINE
+                elseif pat == "*a" then
+                    kind = ALL
+                elseif #pat ~= 2 or byte(pat, 1) ~= 42 then
+                    local z = find(pat, "\0", 1, true)
+                    if z then
+                        pat = sub(pat, 1, z - 1)
+                    end
+                    local a, b = bad_read_arg(h, "bad pattern argument: " .. pat)
+                    return a, b
+                else
+                    local a, b = bad_read_arg(h, "bad pattern argument")
+                    return a, b
+                end
+            end
+        else
+            local a, b = bad_read_arg(h, "bad argument")
+            return a, b
+        end
+        if num ~= nil then
+            size = trunc(num)
+            if not (size >= 0) then
+                local a, b = bad_read_arg(h, "bad number argument")
+                return a, b
+            end
+            kind = SIZE
+        end
+    end
+    return read_ret(io_receive(h, kind, size))
+end
+
+--- data, err = sock:receiveany(max)
+function methods.receiveany(self, ...)
+    local nargs = select("#", ...)
+    if nargs ~= 1 then
+        error(fmt("expecting 2 arguments (including the object), but got %d",
+                  nargs + 1), 2)
+    end
+    check_self(self)
+    local h = self[1]
+    if h == nil then
+        return nil, "closed"
+    end
+    local max = ...
+    local num = isnumber(max) and trunc(tonumber(max)) or 0
+    if not (num > 0) then
+        local a, b = bad_read_arg(h, "bad max argument")
+        return a, b
+    end
+    return read_ret(io_receive(h, ANY, num))
+end
+
+--- iterator = sock:receiveuntil(pattern, {inclusive = bool}?)
+-- data, err, partial = iterator(size?)
+function methods.receiveuntil(self, ...)
+    local nargs = select("#", ...)
+    if nargs ~= 1 and nargs ~= 2 then
+        error(fmt("expecting 2 or 3 arguments (including the object), "
+                  .. "but got %d", nargs + 1), 2)
+    end
+    local pat, opts = ...
+    local inclusive = false
+    if nargs == 2 then
+        if type(opts) ~= "table" then
+            argerror(1, 3, "table expected, got " .. type(opts))
+        end
+        local inc = opts.inclusive
+        local it = type(inc)
+        if it == "boolean" then
+            inclusive = inc
+        elseif it ~= "nil" then
+            error(fmt('bad "inclusive" option value type: %s', it), 2)
+        end
+    end
+    check_self(self)
+    local pt = type(pat)
+    if pt == "number" then
+        pat = tostring(pat)
+    elseif pt ~= "string" then
+        argerror(1, 2, "string expected, got " .. pt)
+    end
+    if #pat == 0 then
+        return nil, "pattern is empty"
+    end
+    local it = C.cosocket_until_new(pat, #pat, inclusive)
+    if it == nil then
+        return nil, "failed to compile pattern"
+    end
+    it = ffi_gc(it, C.cosocket_until_free)
+
+    return function(...)
+        local n = select("#", ...)
+        if n > 1 then
+            error(fmt("expecting 0 or 1 argument, but seen %d", n), 2)
+        end
+        local size = 0
+        if n == 1 then
+            local v = ...
+            if not isnumber(v) then
+                argerror(1, 1, "number expected, got "
+                         .. (v == nil and "nil" or type(v)))
+            end
+            size = trunc(tonumber(v))
+            if size < 0 then
+                size = 0
+            end
+        end
+        local h = self[1]
+        if h == nil then
+            return nil, "closed"
+        end
+        return read_ret(io_until(h, it, size))
+    end
+end
+
+--- ok, err = sock:close()
+function methods.close(self, ...)
+    local nargs = select("#", ...)
+    if nargs ~= 0 then
+        error(fmt("expecting 1 argument (including the object) but seen %d",
+                  nargs + 1), 2)
+    end
+    check_self(self)
+    local h = self[1]
+    if h == nil then
+        return nil, "closed"
+    end
+    local rc = C.cosocket_tcp_close(h, res)
+    if rc == OK then
+        return 1
+    elseif rc == ERROR then
+        return nil, errstr()
+    end
+    return raise_status(rc, 2)
+end
+
+local function timeout_value(v)
+    local n = tonumber(v) or 0
+    n = trunc(n)
+    if not (n >= 0 and n < 2147483648) then
+        error("bad timeout value", 3)
+    end
+    return n
+end
+
+--- sock:settimeout(ms)
+function methods.settimeout(self, ...)
+    local nargs = select("#", ...)
+    if nargs ~= 1 then
+        error(fmt("ngx.socket settimeout: expecting 2 arguments (including "
+                  .. "the object) but seen %d", nargs + 1), 2)
+    end
+    local ms = timeout_value((...))
+    self[2], self[4], self[5] = ms, ms, ms
+    local h = self[1]
+    if h ~= nil then
+        C.cosocket_tcp_settimeout(h, ms, res)
+    end
+end
+
+--- sock:settimeouts(connect_ms, send_ms, read_ms)
+function methods.settimeouts(self, ...)
+    local nargs = select("#", ...)
+    if nargs ~= 3 then
+        error(fmt("ngx.socket settimeouts: expecting 4 arguments (including "
+                  .. "the object) but seen %d", nargs + 1), 2)
+    end
+    local c, s, r = ...
+    c = timeout_value(c)
+    s = timeout_value(s)
+    r = timeout_value(r)
+    self[2], self[4], self[5] = c, s, r
+    local h = self[1]
+    if h ~= nil then
+        C.cosocket_tcp_settimeouts(h, c, s, r, res)
+    end
+end
+
+-- luaL_checkinteger for setkeepalive's arguments
+local function checkinteger(v, narg)
+    if not isnumber(v) then
+        argerror(3, narg, "number expected, got " .. type(v))
+    end
+    return trunc(tonumber(v))
+end
+
+--- ok, err = sock:setkeepalive(timeout_ms?, size?)
+function methods.setkeepalive(self, ...)
+    local nargs = select("#", ...)
+    if nargs > 2 then
+        error(fmt("expecting 1 to 3 arguments (including the object), "
+                  .. "but got %d", nargs + 1), 2)
+    end
+    check_self(self)
+    local timeout, size = ...
+    if timeout == nil then
+        timeout = -1   -- lua_socket_keepalive_timeout (60 s)
+    else
+        timeout = checkinteger(timeout, 2)
+        if timeout < 0 then
+            timeout = 0   -- nginx casts to an unsigned msec: "forever"
+        end
+    end
+    if size == nil then
+        size = -1      -- lua_socket_pool_size (30)
+    else
+        size = checkinteger(size, 3)
+    end
+    local h = self[1]
+    if h == nil then
+        return nil, "closed"
+    end
+    local rc = C.cosocket_tcp_setkeepalive(h, timeout, size, res)
+    if rc == OK then
+        return 1
+    elseif rc == ERROR then
+        return nil, errstr()
+    end
+    return raise_status(rc, 2, nargs + 1)
+end
+
+--- count, err = sock:getreusedtimes()
+function methods.getreusedtimes(self, ...)
+    local nargs = select("#", ...)
+    if nargs ~= 0 then
+        error(fmt("expecting 1 argument (including the object), but got %d",
+                  nargs + 1), 2)
+    end
+    check_self(self)
+    local h = self[1]
+    if h == nil then
+        return nil, "closed"
+    end
+    local rc = C.cosocket_tcp_getreusedtimes(h, res)
+    if rc == OK then
+        return tonumber(res[0].value)
+    elseif rc == ERROR then
+        return nil, errstr()
+    end
+    return raise_status(rc, 2)
+end
+
+local option_index = {
+    ["keepalive"] = true,
+    ["reuseaddr"] = true,
+    ["tcp-nodelay"] = true,
+    ["sndbuf"] = true,
+    ["rcvbuf"] = true,
+    ["keepintvl"] = true,
+    ["keepcnt"] = true,
+}
+
+local function get_handle(self)
+    local h = self[1]
+    if h == nil then
+        error("socket is never created nor connected", 3)
+    end
+    return h
+end
+
+--- ok, err = sock:setoption(name, value)  (lua-resty-core)
+function methods.setoption(self, option, value)
+    if option == nil then
+        return nil, 'missing the "option" argument'
+    end
+    if value == nil then
+        return nil, 'missing the "value" argument'
+    end
+    if option == "ip-transparent" then
+        self[9] = value
+        return true
+    end
+    local h = get_handle(self)
+    if not option_index[option] then
+        return nil, "unsupported option " .. tostring(option)
+    end
+    if type(value) == "boolean" then
+        value = value and 1 or 0
+    elseif type(value) == "number" then
+        value = trunc(value)
+    end
+    local rc = C.cosocket_tcp_setoption(h, option, #option, value, res)
+    if rc == OK then
+        return true
+    elseif rc == ERROR or rc == INVALID_ARGUMENT then
+        return nil, errstr()
+    end
+    return raise_status(rc, 2)
+end
+
+--- value, err = sock:getoption(name)  (lua-resty-core)
+function methods.getoption(self, option)
+    local h = get_handle(self)
+    if option == nil then
+        return nil, 'missing the "option" argument'
+    end
+    if not option_index[option] then
+        return nil, "unsupported option " .. tostring(option)
+    end
+    local rc = C.cosocket_tcp_getoption(h, option, #option, res)
+    if rc == OK then
+        return tonumber(res[0].value)
+    elseif rc == ERROR or rc == INVALID_ARGUMENT then
+        return nil, errstr()
+    end
+    return raise_status(rc, 2)
+end
+
+--- fd, err = sock:getfd()  (lua-resty-core)
+function methods.getfd(self)
+    if not self then
+        error("ngx.socket getfd: expecting the cosocket object, but seen none",
+              2)
+    end
+    local h = get_handle(self)
+    local rc = C.cosocket_tcp_getfd(h, res)
+    if rc == OK then
+        return tonumber(res[0].value)
+    elseif rc == ERROR then
+        return nil, errstr()
+    end
+    return raise_status(rc, 2)
+end
+
+--- session, err = sock:sslhandshake(reused_session?, server_name?, verify?,
+--  send_status_req?)  -- TLS is not implemented yet.
+function methods.sslhandshake(self, reused_session, server_name, ssl_verify,
+                              send_status_req, ...)
+    local n = select("#", ...)
+    if not self or n > 0 then
+        error("ngx.socket sslhandshake: expecting 1 ~ 5 arguments "
+              .. "(including the object), but seen "
+              .. (self and 5 + n or 0), 2)
+    end
+    get_handle(self)
+    return nil, "not supported yet"
+end
+
+local M = {}
+
+--- sock = tcp(): a new, unconnected socket object.
+function M.tcp(...)
+    local n = select("#", ...)
+    if n ~= 0 then
+        error(fmt("expecting zero arguments, but got %d", n), 2)
+    end
+    return setmetatable({}, mt)
+end
+
+M.methods = methods
+M.mt = mt
+
+return M
