@@ -794,6 +794,14 @@ enum cosocket_status cosocket_udp_result(struct cosocket_udp *sock,
 enum cosocket_status cosocket_udp_close(struct cosocket_udp *sock, struct cosocket_result *out);
 
 /**
+ * Reports, without any I/O, the error a send or receive would give before
+ * looking at its arguments: ERROR "closed" (not connected) or "socket
+ * busy" (a receive waits); OK otherwise. (OpenResty checks these before it
+ * validates the data of `send` and the size of `receive`.)
+ */
+enum cosocket_status cosocket_udp_check(struct cosocket_udp *sock, struct cosocket_result *out);
+
+/**
  * The socket's file descriptor in `result.value`; ERROR "closed" if none.
  */
 enum cosocket_status cosocket_udp_getfd(struct cosocket_udp *sock, struct cosocket_result *out);

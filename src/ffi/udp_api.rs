@@ -468,6 +468,24 @@ pub extern "C" fn cosocket_udp_close(
     })
 }
 
+/// Reports, without any I/O, the error a send or receive would give before
+/// looking at its arguments: ERROR "closed" (not connected) or "socket
+/// busy" (a receive waits); OK otherwise. (OpenResty checks these before it
+/// validates the data of `send` and the size of `receive`.)
+#[unsafe(no_mangle)]
+pub extern "C" fn cosocket_udp_check(
+    sock: *mut cosocket_udp,
+    out: *mut cosocket_result,
+) -> cosocket_status {
+    guard(|| {
+        let u = udp_or_return!(sock, out);
+        match u.check() {
+            Ok(()) => ok_value(out, 0),
+            Err(e) => fail(&u, out, &e),
+        }
+    })
+}
+
 /// The socket's file descriptor in `result.value`; ERROR "closed" if none.
 #[unsafe(no_mangle)]
 pub extern "C" fn cosocket_udp_getfd(
