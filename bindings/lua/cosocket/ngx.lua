@@ -84,7 +84,7 @@ local function load_lib(cosocket)
         for _, k in ipairs { "C", "lib", "_lib", "clib" } do
             local v = rawget(cosocket, k)
             if type(v) == "userdata" then
-                local ok = pcall(function() return v.cosocket_sha1_bin end)
+                local ok = pcall(function() return v.cosocket_ngx_sha1_bin end)
                 if ok then
                     return v
                 end
@@ -287,12 +287,9 @@ function M.new(cosocket, opts)
     ---------------------------------------------------------------- threads
     local spawn, wait, kill, sleep = cosocket.spawn, cosocket.wait, cosocket.kill, cosocket.sleep
     ngx.thread = { spawn = spawn, wait = wait, kill = kill }
-    ngx.sleep = function(sec)
-        if type(sec) ~= "number" or sec < 0 then
-            error("invalid sleep duration \"" .. tostring(sec) .. "\"", 2)
-        end
-        return sleep(sec)
-    end
+    ngx.sleep = sleep
+    -- The light thread running now (even inside a user coroutine), or nil.
+    local current = cosocket.running or co_running
 
     ---------------------------------------------------------------- log
     local log_level = opts.log_level or LEVELS.ERR
@@ -423,7 +420,7 @@ function M.new(cosocket, opts)
         set_body_file = function() end,
         is_internal = function() return false end,
         socket = function() return nil, "no request" end,
-        start_time = now,
+        start_time = function() return cosocket.now and cosocket.now() or now() end,
     }
     ngx.resp = { get_headers = function() return {} end }
     ngx.location = {
@@ -435,9 +432,12 @@ function M.new(cosocket, opts)
     ngx.on_abort = function() return nil, "no request" end
 
     ---------------------------------------------------------------- time
-    ngx.now = now
-    ngx.time = function() return os_time() end
-    ngx.update_time = function() end
+    -- Cached like nginx's (refreshed when the scheduler wakes up) when the
+    -- binding provides it; else read from the clock on every call.
+    local cached_now = cosocket.now or now
+    ngx.now = cached_now
+    ngx.time = function() return floor(cached_now()) end
+    ngx.update_time = cosocket.update_time or function() end
     ngx.today = function() return os_date("%Y-%m-%d") end
     ngx.localtime = function() return os_date("%Y-%m-%d %H:%M:%S") end
     ngx.utctime = function() return os_date("!%Y-%m-%d %H:%M:%S") end
@@ -497,7 +497,7 @@ function M.new(cosocket, opts)
     local pending_timers = {} -- [thread] = { cb, args }
 
     ngx.get_phase = function()
-        local co = co_running()
+        local co = current()
         if co and timer_threads[co] then
             return "timer"
         end
@@ -514,7 +514,7 @@ function M.new(cosocket, opts)
     end
 
     local function timer_body(delay, every, cb, ...)
-        local me = co_running()
+        local me = current()
         timer_threads[me] = true
         repeat
             -- Always yield first: a timer never runs inside timer.at().
@@ -611,7 +611,7 @@ function M.new(cosocket, opts)
             pending = pending - 1
             local t = e[2]
             local th = spawn(function(...)
-                timer_threads[co_running()] = true
+                timer_threads[current()] = true
                 run_callback(...)
             end, t[1], true, unpack(t, 2, table.maxn(t)))
             if th then
@@ -825,8 +825,12 @@ function M.new(cosocket, opts)
     ---------------------------------------------------------------- globals
     if opts.global then
         _G.ngx = ngx
-        local ok, co = pcall(require, "cosocket.coroutine")
-        if ok and type(co) == "table" then
+        local co = rawget(cosocket, "coroutine")
+        if type(co) ~= "table" then
+            local ok, mod = pcall(require, "cosocket.coroutine")
+            co = ok and mod or nil
+        end
+        if type(co) == "table" then
             for _, name in ipairs { "create", "resume", "wrap", "yield", "status",
                                     "running", "isyieldable" } do
                 if co[name] then

@@ -249,7 +249,8 @@ local function compile(regex, opts)
     local compiled = {
         code = code,
         md = md,
-        ov = P.cosocket_pcre2_get_ovector_pointer(md),
+        -- Offsets read as signed: PCRE2_UNSET (~0) becomes -1.
+        ov = ffi.cast("int64_t *", P.cosocket_pcre2_get_ovector_pointer(md)),
         ncap = ncap,
         flags = flags,
         names = names,
@@ -287,14 +288,13 @@ local function exec(c, subj, len, pos)
     return rc
 end
 
-local UNSET = ffi.cast("size_t", -1)
 
 local function collect(c, rc, subj, res)
     local ov = c.ov
     local ncap = c.ncap
     res = res or {}
     for i = 0, ncap do
-        if i < rc and ov[2 * i] ~= UNSET then
+        if i < rc and tonumber(ov[2 * i]) >= 0 then
             res[i] = sub(subj, tonumber(ov[2 * i]) + 1, tonumber(ov[2 * i + 1]))
         else
             res[i] = false
@@ -375,7 +375,7 @@ function _M.find(subj, regex, opts, ctx, nth)
     if nth > c.ncap then
         return nil, nil, "nth out of bound"
     end
-    if nth >= rc or ov[2 * nth] == UNSET then
+    if nth >= rc or tonumber(ov[2 * nth]) < 0 then
         return nil, nil
     end
     return tonumber(ov[2 * nth]) + 1, tonumber(ov[2 * nth + 1])
@@ -528,7 +528,7 @@ local function expand(parts, c, rc, subj, out)
         local p = parts[i]
         if type(p) == "string" then
             out[#out + 1] = p
-        elseif p < rc and ov[2 * p] ~= UNSET then
+        elseif p < rc and tonumber(ov[2 * p]) >= 0 then
             out[#out + 1] = sub(subj, tonumber(ov[2 * p]) + 1, tonumber(ov[2 * p + 1]))
         end
     end
@@ -619,7 +619,7 @@ local function split_helper(subj, c, ctx)
         return nil, nil, nil, err
     end
     local ov = c.ov
-    if ov[0] == UNSET then
+    if tonumber(ov[0]) < 0 then
         return nil
     end
     local from, to = tonumber(ov[0]), tonumber(ov[1])
