@@ -17,6 +17,7 @@
 local cdef = require "cosocket.cdef"
 local S = require "cosocket.sched"
 local tcp = require "cosocket.tcp"
+local udp = require "cosocket.udp"
 local cocoro = require "cosocket.coroutine"
 
 local ffi = require "ffi"
@@ -29,6 +30,7 @@ local _M = {
     C = cdef.C,         -- the library namespace (ffi.load)
 
     tcp = tcp.tcp,
+    udp = udp.udp,
 
     spawn = api.spawn,
     wait = api.wait,

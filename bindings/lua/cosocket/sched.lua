@@ -227,20 +227,25 @@ local YIELD_ERR = "cosocket: cannot wait inside a coroutine that is not "
     .. "instead of coroutine.wrap/resume inside scheduler threads)"
 
 -- Waits for the loop token of `th` (socket `h`, or a sleep when nil).
-local function wait_io(th, h)
+-- `abort` aborts `h` when the thread is killed (default: the TCP abort;
+-- cosocket.udp passes cosocket_udp_abort).
+local function wait_io(th, h, abort)
     if not can_yield(th) then
         if h ~= nil then
-            C.cosocket_tcp_abort(h)
+            (abort or C.cosocket_tcp_abort)(h)
         end
         error(YIELD_ERR, 3)
     end
     th.waiting = W_IO
     th.wait_sock = h
+    th.wait_abort = abort
     nio = nio + 1
     co_yield(SENTINEL)
     th.wait_sock = nil
+    th.wait_abort = nil
 end
 S.wait_io = wait_io
+S.wait_abort = true   -- wait_io takes an abort function
 
 -- Yields and runs again after the other ready threads (sleep(0), yield()).
 local function yield_ready(th)
@@ -433,19 +438,20 @@ function M.kill(co)
     elseif th.status == DEAD then
         return nil, "already waited or killed"
     end
-    local h = th.wait_sock
+    local h, abort = th.wait_sock, th.wait_abort
     if th.waiting == W_IO then
         nio = nio - 1
     end
     th.waiting = nil
     th.wait_sock = nil
+    th.wait_abort = nil
     th.status = DEAD
     th.co = nil
     th.rargs = nil
     by_id[th.id] = nil
     nalive = nalive - 1
     if h ~= nil then
-        C.cosocket_tcp_abort(h)
+        (abort or C.cosocket_tcp_abort)(h)
         -- the other half's waiter (full duplex) lost its operation too:
         -- wake it; it gets "closed"
         for _, o in pairs(by_id) do
