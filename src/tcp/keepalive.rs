@@ -57,7 +57,7 @@ impl Tcp {
             nodelay,
         };
         let size = size.map_or(pool::DEFAULT_POOL_SIZE, |s| {
-            s.min(usize::MAX as i64 >> 1) as usize
+            s.min((usize::MAX >> 1) as i64) as usize
         });
         pool::put(
             &key,
