@@ -345,7 +345,10 @@ function _M.match(subj, regex, opts, ctx, res)
     local rc
     rc, err = exec(c, subj, #subj, start_pos(ctx))
     if not rc then
-        return nil, err
+        if err then
+            return nil, err
+        end
+        return nil -- no match: one value, as lua-resty-core
     end
     if ctx then
         ctx.pos = tonumber(c.ov[1]) + 1
@@ -363,7 +366,10 @@ function _M.find(subj, regex, opts, ctx, nth)
     local rc
     rc, err = exec(c, subj, #subj, start_pos(ctx))
     if not rc then
-        return nil, nil, err
+        if err then
+            return nil, nil, err
+        end
+        return nil
     end
     local ov = c.ov
     if ctx then
