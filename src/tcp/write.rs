@@ -152,15 +152,26 @@ impl Tcp {
         let fd = self.fd();
         self.prepare_send(&mut wr, fd);
         let mut sent = 0;
-        let owned = nonempty(bufs);
-        let r = send_some(fd, &owned, false);
-        match r {
-            Ok(n) => sent = n,
-            Err(libc::EAGAIN) => {}
-            Err(e) => {
-                drop(wr);
-                self.state.end_write(true);
-                return Start::Done(Err(Error::errno(e)));
+        let mut owned = nonempty(bufs);
+        let mut slices: &mut [IoSlice<'_>] = &mut owned;
+        // Send until EAGAIN: the loop's epoll is edge-triggered, so parking
+        // after a short write that was not EAGAIN (sendmsg takes at most
+        // UIO_MAXIOV buffers) would wait for an edge that never comes.
+        loop {
+            match send_some(fd, slices, false) {
+                Ok(n) => {
+                    sent += n;
+                    if sent == total || n == 0 {
+                        break;
+                    }
+                    IoSlice::advance_slices(&mut slices, n);
+                }
+                Err(libc::EAGAIN) => break,
+                Err(e) => {
+                    drop(wr);
+                    self.state.end_write(true);
+                    return Start::Done(Err(Error::errno(e)));
+                }
             }
         }
         if sent == total {
