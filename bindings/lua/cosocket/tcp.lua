@@ -96,19 +96,20 @@ local function errstr()
     return ffi_str(r.err, r.err_len)
 end
 
--- A status that is neither OK nor an operation error: raise.
-local function raise_status(rc, level, narg)
+-- A status that is neither OK nor an operation error: raise. Called (not
+-- tail-called) by the API function, which is level 2 from here.
+local function raise_status(rc, narg)
     if rc == INVALID_ARGUMENT then
         if narg then
-            argerror(level + 1, narg, errstr())
+            argerror(2, narg, errstr())
         end
-        error(errstr(), level + 1)
+        error(errstr(), 3)
     end
     local msg = "cosocket: " .. ffi_str(C.cosocket_status_str(rc))
     if res[0].err ~= nil then
         msg = msg .. ": " .. errstr()
     end
-    error(msg, level + 1)
+    error(msg, 3)
 end
 
 -- Numbers are sent as nginx prints them: int32 values with %d, the rest
@@ -235,7 +236,7 @@ local function read_ret(rc, err)
     elseif rc == DONE then
         return nil, nil, nil
     end
-    return raise_status(rc, 2)   -- (tail-called: level 2 is the caller)
+    raise_status(rc)   -- (read_ret is tail-called: it stands for the API)
 end
 
 -- OpenResty checks closed/busy before validating the argument of receive*:
@@ -244,19 +245,19 @@ local function bad_read_arg(h, msg)
     if C.cosocket_tcp_receive(h, SIZE, 0, res) == ERROR then
         return nil, errstr()
     end
-    argerror(3, 2, msg)
+    argerror(2, 2, msg)
 end
 
 local function bad_write_arg(h, msg)
     if C.cosocket_tcp_send(h, nil, 0, res) == ERROR then
         return nil, errstr()
     end
-    argerror(3, 2, msg)
+    argerror(2, 2, msg)
 end
 
 local function check_self(self)
     if type(self) ~= "table" then
-        argerror(3, 1, "table expected, got " .. type(self))
+        argerror(2, 1, "table expected, got " .. type(self))
     end
 end
 
@@ -383,7 +384,7 @@ function methods.connect(self, ...)
     elseif rc == ERROR then
         return nil, e or errstr()
     end
-    return raise_status(rc, 2, n)
+    raise_status(rc, n)
 end
 
 -- Flattens a send table into iov[], like ngx_http_lua_calc_strlen_in_table:
@@ -494,7 +495,7 @@ function methods.send(self, ...)
     elseif rc == ERROR then
         return nil, e or errstr()
     end
-    return raise_status(rc, 2, 2)
+    raise_status(rc, 2)
 end
 
 --- data, err, partial = sock:receive(pattern?)  "*l" | "*a" | size
@@ -653,7 +654,7 @@ function methods.close(self, ...)
     elseif rc == ERROR then
         return nil, errstr()
     end
-    return raise_status(rc, 2)
+    raise_status(rc)
 end
 
 local function timeout_value(v)
@@ -701,7 +702,7 @@ end
 -- luaL_checkinteger for setkeepalive's arguments
 local function checkinteger(v, narg)
     if not isnumber(v) then
-        argerror(3, narg, "number expected, got " .. type(v))
+        argerror(2, narg, "number expected, got " .. type(v))
     end
     return trunc(tonumber(v))
 end
@@ -738,7 +739,7 @@ function methods.setkeepalive(self, ...)
     elseif rc == ERROR then
         return nil, errstr()
     end
-    return raise_status(rc, 2, nargs + 1)
+    raise_status(rc, nargs + 1)
 end
 
 --- count, err = sock:getreusedtimes()
@@ -759,7 +760,7 @@ function methods.getreusedtimes(self, ...)
     elseif rc == ERROR then
         return nil, errstr()
     end
-    return raise_status(rc, 2)
+    raise_status(rc)
 end
 
 local option_index = {
@@ -807,7 +808,7 @@ function methods.setoption(self, option, value)
     elseif rc == ERROR or rc == INVALID_ARGUMENT then
         return nil, errstr()
     end
-    return raise_status(rc, 2)
+    raise_status(rc)
 end
 
 --- value, err = sock:getoption(name)  (lua-resty-core)
@@ -825,7 +826,7 @@ function methods.getoption(self, option)
     elseif rc == ERROR or rc == INVALID_ARGUMENT then
         return nil, errstr()
     end
-    return raise_status(rc, 2)
+    raise_status(rc)
 end
 
 --- fd, err = sock:getfd()  (lua-resty-core)
@@ -841,7 +842,7 @@ function methods.getfd(self)
     elseif rc == ERROR then
         return nil, errstr()
     end
-    return raise_status(rc, 2)
+    raise_status(rc)
 end
 
 --- session, err = sock:sslhandshake(reused_session?, server_name?, verify?,
