@@ -146,7 +146,7 @@ end
 
 local function check_self(self)
     if type(self) ~= "table" then
-        argerror(3, 1, "table expected, got " .. type(self))
+        argerror(2, 1, "table expected, got " .. type(self))
     end
 end
 
@@ -240,7 +240,7 @@ local function bad_arg(h, narg, msg)
     if C.cosocket_udp_check(h, res) == ERROR then
         return nil, errstr()
     end
-    argerror(3, narg, msg)
+    argerror(2, narg, msg)
 end
 
 
