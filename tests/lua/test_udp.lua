@@ -6,6 +6,14 @@ local t = require "t"
 local R = require "udp_helper"
 local cosocket = require "cosocket"
 
+-- cosocket.run(fn), re-raising an error of fn's thread here.
+local function run(fn)
+    local res = { cosocket.run(fn) }
+    if res[1] ~= true then
+        error(tostring(res[2]), 2)
+    end
+end
+
 local H = "127.0.0.1"
 local r = R.start { unix = true }
 
@@ -328,7 +336,7 @@ end)
 t.test("inside the scheduler receive yields; the busy rule", function()
     local s = connected()
     local log = {}
-    cosocket.run(function()
+    run(function()
         local reader = cosocket.spawn(function()
             s:send("delay 150 done")
             return s:receive()
@@ -352,7 +360,7 @@ end)
 t.test("killing a thread that waits in receive closes its socket", function()
     local s = connected()
     local after
-    cosocket.run(function()
+    run(function()
         local th = cosocket.spawn(function()
             s:send("silent")
             return s:receive()
@@ -369,7 +377,7 @@ t.test("killing a thread that waits in receive closes its socket", function()
 end)
 
 t.test("scheduler: timeouts, ICMP and names without blocking others", function()
-    cosocket.run(function()
+    run(function()
         local s = cosocket.udp()
         s:settimeout(80)
         t.rets("name", { 1 }, s:setpeername("localhost", r.port))
@@ -395,7 +403,7 @@ end)
 t.test("many coroutines on separate UDP sockets", function()
     local N, ROUNDS = 100, 10
     local ok_count = 0
-    cosocket.run(function()
+    run(function()
         local threads = {}
         for i = 1, N do
             threads[i] = cosocket.spawn(function()

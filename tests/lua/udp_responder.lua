@@ -138,7 +138,7 @@ for _ = 1, 50 do
     C.close(u4)
 end
 assert(t4, "no port free for UDP and TCP at once")
-assert(C.listen(t4, 16) == 0)
+assert(C.listen(t4, 512) == 0)
 
 local u6 = open(AF_INET6, SOCK_DGRAM, sockaddr_in6_loopback(0))
 local port6 = u6 and bound_port(u6) or 0
