@@ -65,6 +65,10 @@ typedef struct cosocket_until cosocket_until;
 ]]
 end
 
+if not pcall(ffi.typeof, "cosocket_udp") then
+    ffi.cdef "typedef struct cosocket_udp cosocket_udp;"
+end
+
 if not pcall(ffi.typeof, "cosocket_result") then
     ffi.cdef [[
 typedef struct cosocket_result {
@@ -205,6 +209,43 @@ enum cosocket_status cosocket_pool_get_stats(const char *key, size_t key_len,
     struct cosocket_pool_stats *out);
 
 const char *cosocket_status_str(uint32_t status);
+
+struct cosocket_udp *cosocket_udp_new(void);
+void cosocket_udp_free(struct cosocket_udp *sock);
+enum cosocket_status cosocket_udp_abort(struct cosocket_udp *sock);
+enum cosocket_status cosocket_udp_settimeout(struct cosocket_udp *sock,
+    int64_t ms, struct cosocket_result *out);
+enum cosocket_status cosocket_udp_bind(struct cosocket_udp *sock,
+    const char *ip, size_t ip_len, int32_t port, struct cosocket_result *out);
+enum cosocket_status cosocket_udp_setpeername(struct cosocket_udp *sock,
+    const char *host, size_t host_len, int32_t port,
+    struct cosocket_result *out);
+enum cosocket_status cosocket_udp_setpeername_async(struct cosocket_udp *sock,
+    struct cosocket_loop *lp, uint64_t token, const char *host,
+    size_t host_len, int32_t port, struct cosocket_result *out);
+enum cosocket_status cosocket_udp_send(struct cosocket_udp *sock,
+    const uint8_t *data, size_t len, struct cosocket_result *out);
+enum cosocket_status cosocket_udp_sendv(struct cosocket_udp *sock,
+    const struct cosocket_iovec *iov, size_t n, struct cosocket_result *out);
+enum cosocket_status cosocket_udp_send_async(struct cosocket_udp *sock,
+    struct cosocket_loop *lp, uint64_t token, const uint8_t *data,
+    size_t len, struct cosocket_result *out);
+enum cosocket_status cosocket_udp_sendv_async(struct cosocket_udp *sock,
+    struct cosocket_loop *lp, uint64_t _token,
+    const struct cosocket_iovec *iov, size_t n, struct cosocket_result *out);
+enum cosocket_status cosocket_udp_receive(struct cosocket_udp *sock,
+    size_t size, struct cosocket_result *out);
+enum cosocket_status cosocket_udp_receive_async(struct cosocket_udp *sock,
+    struct cosocket_loop *lp, uint64_t token, size_t size,
+    struct cosocket_result *out);
+enum cosocket_status cosocket_udp_result(struct cosocket_udp *sock,
+    uint32_t op, struct cosocket_result *out);
+enum cosocket_status cosocket_udp_close(struct cosocket_udp *sock,
+    struct cosocket_result *out);
+enum cosocket_status cosocket_udp_check(struct cosocket_udp *sock,
+    struct cosocket_result *out);
+enum cosocket_status cosocket_udp_getfd(struct cosocket_udp *sock,
+    struct cosocket_result *out);
 ]]
 
 -- libc helpers used by the scheduler (sleep outside it, the clock). Declared
