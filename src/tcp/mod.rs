@@ -210,6 +210,11 @@ impl Tcp {
         if let Some((id, key)) = waiting {
             crate::pool::cancel_wait(&key, id);
         }
+        if self.state.get() & (state::READING | state::WRITING) != 0 {
+            // A thread blocked in recv/send holds the half's lock until its
+            // timeout: wake it (EOF / EPIPE) before release_fd takes the locks.
+            sys::shutdown(self.fd());
+        }
         self.state.set(0);
         self.release_fd(true);
     }

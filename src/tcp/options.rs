@@ -66,8 +66,12 @@ impl Tcp {
         let (level, name) = opt.level_name();
         let v = value.clamp(i32::MIN as i64, i32::MAX as i64) as i32;
         sys::setsockopt_int(fd, level, name, v).map_err(raw_strerror)?;
-        if opt == SockOption::TcpNodelay {
-            super::lock(&self.wr).set_nodelay_known(v != 0);
+        // Skipped while a blocking send holds the writer: it has set
+        // TCP_NODELAY already, and the flag only says "set on first send".
+        if opt == SockOption::TcpNodelay
+            && let Ok(mut wr) = self.wr.try_lock()
+        {
+            wr.set_nodelay_known(v != 0);
         }
         Ok(())
     }

@@ -75,6 +75,15 @@ pub fn sendv(fd: RawFd, iov: &[libc::iovec], dontwait: bool) -> Result<usize, i3
     }
 }
 
+/// shutdown(2) of both directions: wakes threads blocked in recv/send on
+/// `fd` (they see EOF / EPIPE) while the fd number stays allocated.
+pub fn shutdown(fd: RawFd) {
+    if fd >= 0 {
+        // SAFETY: plain syscall on an fd we own; errors are irrelevant.
+        unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+    }
+}
+
 pub fn close(fd: RawFd) {
     if fd >= 0 {
         // SAFETY: the caller owns fd and never uses it again.

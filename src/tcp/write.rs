@@ -96,7 +96,8 @@ impl Tcp {
             }
             wr.sndtimeo = timeout;
         }
-        drop(wr);
+        // `wr` stays locked while sending, as the reader keeps `rd`: abort()
+        // must not close (and the kernel reuse) the fd under a blocked send.
         let res = if bufs.len() == 1 {
             send_all_one(fd, &bufs[0])
         } else {
@@ -116,6 +117,7 @@ impl Tcp {
                 }
             }
         };
+        drop(wr);
         match res {
             Ok(n) => {
                 self.state.end_write(false);
