@@ -517,8 +517,15 @@ function M.new(cosocket, opts)
         local me = current()
         timer_threads[me] = true
         repeat
-            -- Always yield first: a timer never runs inside timer.at().
-            sleep(delay)
+            -- Always yield first: a timer never runs inside timer.at(). Long
+            -- delays sleep in slices of a second, so that a worker exit that
+            -- could not kill this thread (only its parent may) ends it soon.
+            local left = delay
+            repeat
+                local step = left > 1 and 1 or left
+                sleep(step)
+                left = left - step
+            until left <= 0 or exiting
             if exiting then
                 break
             end
