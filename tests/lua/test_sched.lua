@@ -1,0 +1,367 @@
+-- The scheduler: spawn / wait / kill / sleep / now / run, with ngx.thread
+-- semantics, error reporting, kill during I/O, busy sockets, full duplex.
+
+local t = require "t"
+local cosocket = require "cosocket"
+
+local H = "127.0.0.1"
+local spawn, wait, kill, sleep, run = cosocket.spawn, cosocket.wait,
+    cosocket.kill, cosocket.sleep, cosocket.run
+
+-- runs fn as the entry thread of run(); fails the test if it fails
+local function go(fn)
+    cosocket.on_thread_error(function() end)
+    local ok, e = run(function()
+        local ok, e = xpcall(fn, debug.traceback)
+        if not ok then
+            error(e, 0)
+        end
+    end)
+    cosocket.on_thread_error(nil)
+    if not ok then
+        error(e, 0)
+    end
+end
+
+local function quiet(fn)
+    local errors = {}
+    cosocket.on_thread_error(function(_, msg)
+        errors[#errors + 1] = msg
+    end)
+    local ok, e = pcall(fn, errors)
+    cosocket.on_thread_error(nil)
+    if not ok then
+        error(e, 0)
+    end
+    return errors
+end
+
+t.test("spawn runs the thread at once until it waits; wait returns its results", function()
+    local order = {}
+    local r = { run(function()
+        local th = spawn(function(a, b)
+            order[#order + 1] = "child " .. a .. b
+            sleep(0.01)
+            order[#order + 1] = "child done"
+            return "x", nil, 3
+        end, 1, 2)
+        t.eq(type(th), "thread", "spawn returns a coroutine")
+        order[#order + 1] = "parent"
+        local res = { n = select("#", wait(th)), wait(th) }
+        return table.concat(order, ","), res
+    end) }
+    t.eq(r[1], true, "run ok")
+    t.eq(r[2], "child 12,parent,child done", "order")
+end)
+
+t.test("wait: results, errors, first of many, already waited", function()
+    quiet(function(errors)
+        local ok, err = run(function()
+            local th = spawn(function() return 1, nil, "three" end)
+            t.rets("results", { true, 1, nil, "three", n = 4 }, wait(th))
+            t.rets("again", { nil, "already waited or killed" }, wait(th))
+
+            local bad = spawn(function() error("boom") end)
+            local okw, why = wait(bad)
+            t.eq(okw, false, "failed thread")
+            t.ok(why:find("boom"), why)
+
+            local slow = spawn(function() sleep(0.2) return "slow" end)
+            local fast = spawn(function() sleep(0.05) return "fast" end)
+            t.rets("first finished", { true, "fast" }, wait(slow, fast))
+            t.rets("then the other", { true, "slow" }, wait(fast, slow))
+
+            -- a dead thread is skipped unless it is the last argument
+            local z = spawn(function() return "z" end)
+            t.rets("zombie", { true, "z" }, wait(fast, z))
+
+            local obj = spawn(function() return { 1 } end)
+            local _, tbl = wait(obj)
+            t.eq(tbl[1], 1, "table result")
+        end)
+        t.eq(ok, true, err)
+        t.eq(#errors, 1, "one error reported")
+        t.ok(errors[1]:find("^lua user thread aborted: runtime error: .*boom"),
+             errors[1])
+        t.ok(errors[1]:find("stack traceback"), "traceback")
+    end)
+end)
+
+t.test("wait and kill argument checks", function()
+    go(function()
+        t.raises("at least one coroutine should be specified", wait)
+        t.raises("bad argument #1 to 'wait' (lua thread expected)",
+                 function() local a, b = wait(1) return a, b end)
+        t.raises("attempt to wait on a coroutine that is not a user thread",
+                 wait, coroutine.create(print))
+        t.raises("bad argument #1 to 'kill' (lua thread expected)",
+                 function() local a, b = kill("x") return a, b end)
+        t.rets("kill a plain coroutine", { nil, "not user thread" },
+               kill(coroutine.create(print)))
+        local child = spawn(function() sleep(0.05) end)
+        local other = spawn(function()
+            t.raises("only the parent coroutine can wait on the thread", wait, child)
+            t.rets("killer not parent", { nil, "killer not parent" }, kill(child))
+        end)
+        wait(other)
+        wait(child)
+    end)
+end)
+
+t.test("kill: live, finished, killed", function()
+    go(function()
+        local sleeper = spawn(function() sleep(30) end)
+        local t0 = t.clock()
+        t.rets("kill", { 1 }, kill(sleeper))
+        t.rets("kill again", { nil, "already waited or killed" }, kill(sleeper))
+        t.rets("wait killed", { nil, "already waited or killed" }, wait(sleeper))
+        local done = spawn(function() return 1 end)
+        t.rets("kill zombie", { nil, "already terminated" }, kill(done))
+        t.rets("then dead", { nil, "already waited or killed" }, kill(done))
+        t.ok(t.clock() - t0 < 1, "no wait for the sleep")
+    end)
+end)
+
+t.test("a thread killed while waiting in receive: its socket is closed", function()
+    local p = t.peer("drain")
+    local t0 = t.clock()
+    go(function()
+        local s = cosocket.tcp()
+        s:settimeout(10000)
+        local reader = spawn(function()
+            assert(s:connect(H, p.port))
+            return s:receive()
+        end)
+        sleep(0.05)
+        t.rets("kill", { 1 }, kill(reader))
+        p:wait("^eof 1")
+        t.rets("socket closed", { nil, "closed" }, s:receive())
+        -- the object can connect again
+        local p2 = t.peer("send again\\n")
+        assert(s:connect(H, p2.port))
+        t.eq(s:receive(), "again", "reconnected")
+    end)
+    t.ok(t.clock() - t0 < 3, "run ended promptly")
+end)
+
+t.test("killing the reader wakes the writer of the same socket (closed)", function()
+    local p = t.peer("noread", "--rcvbuf 4096")
+    go(function()
+        local s = cosocket.tcp()
+        s:settimeout(5000)
+        assert(s:connect(H, p.port))
+        local reader = spawn(function() return s:receive() end)
+        local writer = spawn(function()
+            return s:send(string.rep("x", 16 * 1024 * 1024))
+        end)
+        sleep(0.05)
+        kill(reader)
+        t.rets("writer", { true, nil, "closed", n = 3 }, wait(writer))
+    end)
+end)
+
+t.both("socket busy reading; a writer works meanwhile (full duplex)", function(mode)
+    if mode == "blocking" then
+        return   -- needs two threads
+    end
+    local p = t.peer("line;sleep 200;send late\\n;drain")
+    local s = cosocket.tcp()
+    s:settimeout(2000)
+    assert(s:connect(H, p.port))
+    local reader = spawn(function() return s:receive() end)
+    local other = spawn(function()
+        local a, b, c = s:receive()
+        local d, e = s:receiveany(10)
+        local f, g = s:receiveuntil("x")()
+        return a, b, c, d, e, f, g
+    end)
+    t.rets("second reader", { true, nil, "socket busy reading", nil,
+                              nil, "socket busy reading",
+                              nil, "socket busy reading", n = 8 }, wait(other))
+    t.rets("close while reading", { nil, "socket busy reading" }, s:close())
+    t.rets("setkeepalive while reading", { nil, "socket busy reading" },
+           s:setkeepalive())
+    t.rets("connect while reading", { nil, "socket busy reading" },
+           s:connect(H, p.port))
+    t.rets("getreusedtimes", { 0 }, s:getreusedtimes())
+    t.rets("writer works", { 6 }, s:send("hello\n"))
+    t.rets("reader", { true, "late" }, wait(reader))
+    t.rets("close", { 1 }, s:close())
+end)
+
+t.test("socket busy writing", function()
+    local p = t.peer("noread", "--rcvbuf 4096")
+    go(function()
+        local s = cosocket.tcp()
+        s:settimeouts(2000, 300, 2000)
+        assert(s:connect(H, p.port))
+        local w = spawn(function() return s:send(string.rep("x", 16 * 1024 * 1024)) end)
+        t.rets("second writer", { nil, "socket busy writing" }, s:send("x"))
+        t.rets("close", { nil, "socket busy writing" }, s:close())
+        t.rets("first writer times out", { true, nil, "timeout", n = 3 }, wait(w))
+    end)
+end)
+
+t.test("socket busy connecting", function()
+    local p = t.peer(nil, "--mode blackhole")
+    go(function()
+        local s = cosocket.tcp()
+        s:settimeout(200)
+        local c = spawn(function() return s:connect(H, p.port) end)
+        t.rets("receive", { nil, "socket busy connecting" }, s:receive())
+        t.rets("send", { nil, "socket busy connecting" }, s:send("x"))
+        t.rets("close", { nil, "socket busy connecting" }, s:close())
+        t.rets("connect", { nil, "socket busy connecting" }, s:connect(H, p.port))
+        t.rets("getreusedtimes", { 0 }, s:getreusedtimes())
+        t.rets("connect times out", { true, nil, "timeout", n = 3 }, wait(c))
+        t.rets("then closed", { nil, "closed" }, s:close())
+    end)
+end)
+
+t.test("errors in threads never stop the scheduler", function()
+    local errors = quiet(function()
+        local ok, n = run(function()
+            local ths = {}
+            for i = 1, 10 do
+                ths[i] = spawn(function()
+                    sleep(0.001 * i)
+                    if i % 2 == 0 then
+                        error({ code = i })
+                    end
+                    return i
+                end)
+            end
+            local sum = 0
+            for i = 1, 10 do
+                local ok, v = wait(ths[i])
+                if ok then
+                    sum = sum + v
+                end
+            end
+            return sum
+        end)
+        t.eq(ok, true, "run")
+        t.eq(n, 25, "odd threads finished")
+    end)
+    t.eq(#errors, 5, "five reported")
+    -- a failing entry function is returned by run
+    quiet(function()
+        local ok, err = run(function() error("entry failed", 0) end)
+        t.eq(ok, false, "run result")
+        t.eq(err, "entry failed", "error")
+    end)
+end)
+
+t.test("errors are reported on stderr by default", function()
+    local cmd = string.format("%s -e %s 2>&1", os.getenv("LUAJIT") or "luajit",
+        t.shq([[local c = require "cosocket"
+c.run(function() c.spawn(function() c.sleep(0.01) error("kaboom") end) end)
+print("survived")]]))
+    local f = io.popen(cmd)
+    local out = f:read("*a")
+    f:close()
+    t.ok(out:find("cosocket: lua user thread aborted: runtime error: [^\n]*kaboom"), out)
+    t.ok(out:find("stack traceback"), out)
+    t.ok(out:find("survived"), out)
+end)
+
+t.test("sleep: yields inside, blocks outside; argument checks", function()
+    t.raises("attempt to pass 0 arguments, but accepted 1", sleep)
+    t.raises("attempt to pass 2 arguments, but accepted 1", sleep, 1, 2)
+    t.raises('invalid sleep duration "-1000"', sleep, -1)
+    t.raises("bad argument #1 to 'sleep' (number expected, got string)",
+             function() local a = sleep("x") return a end)
+    local t0 = t.clock()
+    t.eq(select("#", sleep(0.05)), 0, "returns nothing")
+    t.ok(t.clock() - t0 >= 0.045, "blocked outside")
+    t0 = t.clock()
+    run(function()
+        local a = spawn(sleep, 0.1)
+        local b = spawn(sleep, 0.1)
+        sleep(0.1)
+        wait(a)
+        wait(b)
+    end)
+    local dt = t.clock() - t0
+    t.ok(dt >= 0.09 and dt < 0.25, "three 100 ms sleeps overlapped: " .. dt)
+    -- sleep(0) and coroutine.yield() let the other threads run
+    local order = {}
+    run(function()
+        local a = spawn(function()
+            for i = 1, 3 do
+                order[#order + 1] = "a" .. i
+                sleep(0)
+            end
+        end)
+        local b = spawn(function()
+            for i = 1, 3 do
+                order[#order + 1] = "b" .. i
+                cosocket.coroutine.yield()
+            end
+        end)
+        wait(a)
+        wait(b)
+    end)
+    t.eq(table.concat(order, " "), "a1 b1 a2 b2 a3 b3", "interleaved")
+end)
+
+t.test("now and update_time", function()
+    local n = cosocket.now()
+    t.eq(type(n), "number", "number")
+    t.ok(math.abs(n - os.time()) < 2, "epoch seconds")
+    t.eq(n * 1000 % 1 < 1e-3 or n * 1000 % 1 > 1 - 1e-3, true, "ms resolution")
+    go(function()
+        local a = cosocket.now()
+        sleep(0.05)
+        local b = cosocket.now()
+        t.ok(b - a >= 0.04, "advanced by the sleep")
+        t.eq(select("#", cosocket.update_time()), 0, "update_time")
+    end)
+end)
+
+t.test("run: returns, nests, can be called again; spawn and wait outside it", function()
+    t.rets("no threads", {}, run())
+    t.rets("results", { true, 1, 2 }, run(function() return 1, 2 end))
+    t.rets("args", { true, "ab" }, run(function(a, b) return a .. b end, "a", "b"))
+    go(function()
+        t.raises("cosocket.run: called from inside a scheduler thread", run)
+    end)
+    -- spawned outside: runs until it waits, finishes in the next run()
+    local log = {}
+    local th = spawn(function()
+        log[#log + 1] = "started"
+        sleep(0.02)
+        log[#log + 1] = "finished"
+        return "late"
+    end)
+    t.eq(table.concat(log, ","), "started", "started at once")
+    t.eq(coroutine.status(th), "suspended", "waiting")
+    run()
+    t.eq(table.concat(log, ","), "started,finished", "finished by run()")
+    t.rets("wait outside", { true, "late" }, wait(th))
+    -- wait outside the scheduler drives it
+    local th2 = spawn(function() sleep(0.02) return "driven" end)
+    t.rets("wait drives", { true, "driven" }, wait(th2))
+    t.eq(cosocket.running(), nil, "no current thread outside")
+    go(function()
+        t.eq(type(cosocket.running()), "thread", "current thread inside")
+    end)
+end)
+
+t.test("blocking calls outside and async calls inside use one socket", function()
+    local p = t.peer("lineecho")
+    local s = cosocket.tcp()
+    s:settimeout(2000)
+    assert(s:connect(H, p.port))
+    assert(s:send("a\n"))
+    t.eq(s:receive(), "a", "blocking")
+    go(function()
+        assert(s:send("b\n"))
+        t.eq(s:receive(), "b", "async")
+    end)
+    assert(s:send("c\n"))
+    t.eq(s:receive(), "c", "blocking again")
+    s:close()
+end)
+
+t.done()
