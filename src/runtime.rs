@@ -11,8 +11,8 @@
 //! forgotten, because dropping it hangs on the parent's threads that do not
 //! exist in the child.
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Mutex, Once};
 
 use tokio::runtime::{Handle, Runtime};
 
@@ -41,9 +41,28 @@ fn workers() -> usize {
     }
 }
 
-/// The current process id (changes in a forked child).
+static PID: AtomicU32 = AtomicU32::new(0);
+static ATFORK: Once = Once::new();
+
+extern "C" fn forget_pid() {
+    PID.store(0, Ordering::Relaxed);
+}
+
+/// The current process id (changes in a forked child). Cached: glibc no
+/// longer caches getpid(), and the pool asks on every put and take; a
+/// pthread_atfork child handler clears the cache in a forked child.
 pub fn pid() -> u32 {
-    std::process::id()
+    let p = PID.load(Ordering::Relaxed);
+    if p != 0 {
+        return p;
+    }
+    ATFORK.call_once(|| {
+        // SAFETY: registers a handler that only stores to an atomic.
+        unsafe { libc::pthread_atfork(None, None, Some(forget_pid)) };
+    });
+    let p = std::process::id();
+    PID.store(p, Ordering::Relaxed);
+    p
 }
 
 /// A handle to the runtime, building it on first use (and again in a forked child).
