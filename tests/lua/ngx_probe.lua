@@ -434,6 +434,44 @@ case("dfa", function()
         gm("aaa", "a+?", "d"), s("gsub", "aaa", "a+?", "x", "d")
 end)
 
+case("escape_uri types 1 3 4 5 6", function()
+    local out = {}
+    for _, ty in ipairs { 1, 3, 4, 5, 6 } do
+        local parts = {}
+        for i = 0, 255 do
+            local ok, r = pcall(ngx.escape_uri, string.char(i), ty)
+            parts[#parts + 1] = ok and r or "ERR"
+        end
+        out[#out + 1] = table.concat(parts, " ")
+    end
+    return out
+end)
+case("re: more PCRE", function()
+    return { m("abcabc", "(abc)\\1") }, { m("foobar", "foo(?=bar)") }, { m("foobaz", "foo(?!bar)") },
+        { m("aaa", "a++a") }, { m("AbC", "(?i)abc") }, { m("a.b", "a\\.b") },
+        { m("x=1,y=2", "(?<k>\\w)=(?<v>\\d)(?:,(?&k)=(\\d))?") },
+        { m("ÉCOLE école", "école", "iu") }, { m("日本語", "^.{3}$", "u") },
+        { m("日本語", "^.{3}$") }, { m("ab\ncd", "^cd$", "m") }, { m("ab\ncd", "b$") },
+        { m("ab\n", "b$") }, { m("ab", "(?<n>a)|(?<n>b)", "D") },
+        { m("2024-01-15", "(\\d+)-(\\d+)-(\\d+)", "jo") },
+        { m("  trim  ", "^\\s*(.*?)\\s*$") }, { m("", "^$") }, { m("abc", "") },
+        { m("abc", "c", "a") }, { m("a\0b", "\\0") }, { m("a\0b", "a.b", "s") }
+end)
+case("re: more sub/gsub", function()
+    return s("gsub", "a,b,,c", ",", ";"), s("gsub", "hello world", "(\\w+)", "<$1>", "jo"),
+        s("gsub", "aaa", "^a", "b"), s("gsub", "aaa", "a*", "-"), s("gsub", "abc", "$", "!"),
+        s("gsub", "abc", "\\b", "|"), s("sub", "abc", "(?<x>b)", "[${1}${0}]"),
+        s("gsub", "x1y22z333", "\\d+", function(mm) return #mm[0] end),
+        s("gsub", "日本", ".", "<$0>", "u"), s("gsub", ("ab"):rep(1000), "b", "c"),
+        s("gsub", "a\nb", ".", "x", "s"), s("gsub", "AbC", "[a-z]", "_", "i"),
+        s("sub", "abc", "b", "$$$$"), s("sub", "abc", "b", "$00"), s("sub", "abc", "(b)", "${01}")
+end)
+case("re: more gmatch and find", function()
+    return gm("a1b22c333", "\\d+"), gm("aXbXc", "X", "jo"), gm("ab\ncd", "^\\w", "m"),
+        gm("日本語", ".", "u"), f("日本語", "本", "u"), f("abc", "c", "", { pos = 3 }),
+        f("abc", "a", "", { pos = 2 }), f("abcabc", "(b)(c)", "jo", nil, 2)
+end)
+
 ---------------------------------------------------------------- run
 
 return function(write)
