@@ -127,15 +127,15 @@ trap 'exit 130' INT TERM
 
 # --- HTTP GET over loopback -----------------------------------------------
 
-# fetch PORT PATH_AND_QUERY OUTFILE → prints the HTTP status code.
+# fetch PORT PATH_AND_QUERY OUTFILE [SECONDS] → prints the HTTP status code.
 fetch() {
-  local port=$1 path=$2 out=$3
+  local port=$1 path=$2 out=$3 max=${4:-10}
   if [ -n "$CURL" ]; then
-    "$CURL" -s -o "$out" -w '%{http_code}' --max-time 120 "http://127.0.0.1:$port$path"
+    "$CURL" -s -o "$out" -w '%{http_code}' --max-time "$max" "http://127.0.0.1:$port$path"
     return
   fi
   # Fallback without curl: HTTP/1.0 over bash's /dev/tcp, bounded by timeout.
-  timeout 120 bash -c '
+  timeout "$max" bash -c '
     exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
     printf "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n" "$2" >&3
     cat <&3 >"$3.raw"' _ "$port" "$path" "$out" || {
@@ -270,11 +270,18 @@ run_nginx_side() {
   local q="/run?scenario=$(urlencode "$file")&peers=$(urlencode "$PEERS_SPEC")&tmp=$(urlencode "$dir")"
   local before
   before=$(wc -l <"$WORK/nginx/logs/error.log")
-  code=$(fetch "$NGINX_PORT" "$q" "$out")
+  code=$(fetch "$NGINX_PORT" "$q" "$out" "$(scenario_timeout "$file")")
   [ "$code" = 200 ] || echo "http status $code" >>"$out"
   # Lua errors nginx logged while running the scenario (e.g. in a light thread)
   tail -n +"$((before + 1))" "$WORK/nginx/logs/error.log" | grep -E '\[(error|alert|crit)\]' >"$out.log" || true
   stop_peers
+}
+
+# The time a side may take: "-- timeout: SECONDS" in the header, default 30.
+scenario_timeout() {
+  local t
+  t=$(sed -n 's/^-- timeout: *\([0-9][0-9]*\).*/\1/p' "$1" | head -1)
+  echo "${t:-30}"
 }
 
 run_cosocket_side() {
@@ -286,7 +293,7 @@ run_cosocket_side() {
   }
   LUA_PATH="$ROOT/bindings/lua/?.lua;$ROOT/bindings/lua/?/init.lua;$HERE/lib/?.lua;;" \
     COSOCKET_LIB="$COSOCKET_LIB" \
-    timeout 120 "$LUAJIT" "$HERE/run_cosocket.lua" "$file" "$PEERS_SPEC" "$dir" >"$out" 2>"$out.log" </dev/null
+    timeout "$(scenario_timeout "$file")" "$LUAJIT" "$HERE/run_cosocket.lua" "$file" "$PEERS_SPEC" "$dir" >"$out" 2>"$out.log" </dev/null
   local rc=$?
   [ $rc = 0 ] || echo "luajit exit status $rc" >>"$out"
   stop_peers
@@ -353,7 +360,7 @@ for f in "${files[@]}"; do
   fi
   if [ $known_rc = 0 ] && diff -q "$d/nginx.expected" "$d/cosocket.out" >/dev/null; then
     passed=$((passed + 1))
-    if grep -q '^# known difference' "$d/known.txt"; then
+    if grep -q '^known difference' "$d/known.txt"; then
       echo "ok $n - $name (known difference)"
       indent <"$d/known.txt"
     else

@@ -2,12 +2,14 @@
 -- output, so that what is left to compare is everything else:
 --   luajit known.lua known-differences.txt SCENARIO < nginx.out > nginx.expected
 -- Each `- LINE` / `+ LINE` pair of the scenario's section replaces the exact
--- nginx line by the exact line our binding prints.  Reasons go to stderr as
+-- nginx line by the exact line our binding prints.  Pairs apply in order:
+-- pair k replaces the first matching line after the line pair k-1 replaced,
+-- so a line that occurs several times is only replaced where listed.  Reasons go to stderr as
 -- `# known difference: ...`.  Exit 3 when a listed nginx line does not occur
 -- (the entry is stale and must be fixed), 2 on a malformed file.
 local file, scenario = arg[1], arg[2]
 
-local subst, reasons, order = {}, {}, {}
+local pairs_, reasons = {}, {}
 local section, pending
 local n = 0
 for raw in io.lines(file) do
@@ -33,8 +35,7 @@ for raw in io.lines(file) do
       end
       pending = text
     elseif kind == "+ " and pending then
-      subst[pending] = text
-      order[#order + 1] = pending
+      pairs_[#pairs_ + 1] = { from = pending, to = text }
       pending = nil
     else
       io.stderr:write(file, ":", n, ": expected 'reason: ', '- ' or '+ '\n")
@@ -47,23 +48,20 @@ if pending then
   os.exit(2)
 end
 
-local seen = {}
+local k = 1
 for line in io.stdin:lines() do
-  local repl = subst[line]
-  if repl then
-    seen[line] = true
-    line = repl
+  local p = pairs_[k]
+  if p and line == p.from then
+    line = p.to
+    k = k + 1
   end
   io.stdout:write(line, "\n")
 end
 for _, r in ipairs(reasons) do
-  io.stderr:write("# known difference: ", r, "\n")
+  io.stderr:write("known difference: ", r, "\n")
 end
-local stale = false
-for _, l in ipairs(order) do
-  if not seen[l] then
-    io.stderr:write("# stale known difference (nginx no longer prints it): ", l, "\n")
-    stale = true
-  end
+if k <= #pairs_ then
+  io.stderr:write("stale known difference (nginx no longer prints it here): ", pairs_[k].from, "\n")
+  os.exit(3)
 end
-os.exit(stale and 3 or 0)
+os.exit(0)
