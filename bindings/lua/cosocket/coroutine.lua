@@ -69,7 +69,8 @@ local function wrap_ret(ok, ...)
     local e = ...
     if type(e) == "string" then
         -- like LuaJIT's coroutine.wrap: the caller's position is prepended
-        error(e, 3)
+        -- (wrap_ret is tail-called, so level 2 is the wrapper's caller)
+        error(e, 2)
     end
     error(e, 0)
 end

@@ -234,7 +234,7 @@ local function wait_io(th, h, abort)
         if h ~= nil then
             (abort or C.cosocket_tcp_abort)(h)
         end
-        error(YIELD_ERR, 3)
+        error(YIELD_ERR, 4)   -- wait_io <- io function <- method <- caller
     end
     th.waiting = W_IO
     th.wait_sock = h
