@@ -16,13 +16,13 @@ local function capture_log(opts)
 end
 
 -- Runs a Lua snippet in a fresh luajit, returns its stdout and stderr.
-local function run_snippet(code)
+local function run_snippet(code, env)
     local path = os.tmpname()
     local f = assert(io.open(path, "wb"))
     f:write(code)
     f:close()
     local errpath = os.tmpname()
-    local h = assert(io.popen(string.format("%s %s 2>%s", LUAJIT, path, errpath)))
+    local h = assert(io.popen(string.format("%s %s %s 2>%s", env or "", LUAJIT, path, errpath)))
     local out = h:read("*a")
     h:close()
     local ef = io.open(errpath, "rb")
@@ -209,6 +209,17 @@ t.test("request-bound entries are harmless", function()
     t.eq(ngx.req.http_version(), 1.1, "http_version")
     t.eq(type(ngx.req.start_time()), "number", "start_time")
     t.rets("req.socket", { nil, "no request" }, ngx.req.socket())
+end)
+
+t.test("without PCRE2, ngx.re.* raise when used, the rest works", function()
+    local out, err = run_snippet([[
+        local ngx = require("cosocket").ngx()
+        print(ngx.md5("a"), type(ngx.re))
+        local ok, e = pcall(function() return ngx.re.match("a", "a") end)
+        print(ok, e)
+    ]], "COSOCKET_PCRE2_LIB=/nonexistent/libpcre2.so")
+    t.ok(out:find("^0cc175b9c0f1b6a831c399e269772661\ttable\nfalse\t[^\n]*no support for 'ngx.re.match': cannot load PCRE2 %(tried /nonexistent/libpcre2.so;"),
+         out .. err)
 end)
 
 t.test("table.new and table.clear are requirable", function()

@@ -821,13 +821,19 @@ function M.new(cosocket, opts)
     end
 
     ---------------------------------------------------------------- ngx.re
-    ngx.re = {
-        match = re.match,
-        find = re.find,
-        gmatch = re.gmatch,
-        sub = re.sub,
-        gsub = re.gsub,
-    }
+    if re.no_pcre then
+        -- Without PCRE2 every ngx.re.* raises when used (not when looked up
+        -- here), as in OpenResty built without PCRE.
+        ngx.re = re
+    else
+        ngx.re = {
+            match = re.match,
+            find = re.find,
+            gmatch = re.gmatch,
+            sub = re.sub,
+            gsub = re.gsub,
+        }
+    end
 
     ---------------------------------------------------------------- globals
     if opts.global then

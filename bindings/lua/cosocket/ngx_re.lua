@@ -56,8 +56,10 @@ int cosocket_pcre2_config(uint32_t what, void *where) __asm__("pcre2_config_8");
 
 local function load_pcre2()
     local tried = {}
-    local names = { os.getenv("COSOCKET_PCRE2_LIB"), "libpcre2-8.so.0", "pcre2-8",
-                    "libpcre2-8.0.dylib", "libpcre2-8.dylib" }
+    -- $COSOCKET_PCRE2_LIB, when set, is the only candidate.
+    local env = os.getenv("COSOCKET_PCRE2_LIB")
+    local names = (env and env ~= "") and { env }
+        or { "libpcre2-8.so.0", "pcre2-8", "libpcre2-8.0.dylib", "libpcre2-8.dylib" }
     for i = 1, #names do
         local name = names[i]
         if name and name ~= "" then
