@@ -112,6 +112,16 @@ enum Resolved {
 pub(super) struct PendingPeer {
     token: u64,
     generation: u64,
+    /// The runtime timer that ends the resolution at the read timeout.
+    timer: Option<tokio::task::AbortHandle>,
+}
+
+impl Drop for PendingPeer {
+    fn drop(&mut self) {
+        if let Some(t) = self.timer.take() {
+            t.abort();
+        }
+    }
 }
 
 impl Udp {
@@ -225,13 +235,35 @@ impl Udp {
                     m.peer = Some(PendingPeer {
                         token,
                         generation: m.generation,
+                        timer: None,
                     });
                     m.peer_result = None;
                     m.generation
                 };
+                let rt = crate::runtime::handle();
+                // The read timeout bounds the resolution (nginx: resolver_timeout):
+                // a runtime timer posts the timeout to the loop, off the hot path.
+                let weak_me = Arc::downgrade(self);
+                let weak = lp.weak();
+                let (n, ms) = (name.clone(), self.read_timeout_ms());
+                let timer = rt.spawn(async move {
+                    let ms = ms.clamp(1, u32::MAX as i64) as u64;
+                    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                    if let (Some(me), Some(lp)) = (weak_me.upgrade(), weak.upgrade()) {
+                        lp.post(Box::new(move |lp: &EventLoop| {
+                            me.on_resolved(lp, generation, Err(resolve_timed_out(&n)))
+                        }));
+                    }
+                });
+                match lock(&self.meta).peer.as_mut() {
+                    Some(pp) if pp.generation == generation => {
+                        pp.timer = Some(timer.abort_handle())
+                    }
+                    _ => timer.abort(),
+                }
                 let me = Arc::clone(self);
                 let weak = lp.weak();
-                crate::runtime::handle().spawn_blocking(move || {
+                rt.spawn_blocking(move || {
                     let res = resolve(&name, p).map(|v| v[0]);
                     if let Some(lp) = weak.upgrade() {
                         lp.post(Box::new(move |lp: &EventLoop| {
