@@ -231,6 +231,8 @@ start_peers() {
     for o in $opts; do
       if [ "$o" = --unix ]; then
         args+=(--unix "$dir/$name.sock")
+      elif [ "$o" = --ipv6 ]; then
+        args+=(--listen "[::1]:0")
       else
         args+=("$o")
       fi
@@ -241,7 +243,7 @@ start_peers() {
     PEER_PIDS+=($!)
     kind=""
     for ((i = 0; i < 400; i++)); do
-      read -r kind where <"$log" 2>/dev/null
+      read -r kind where 2>/dev/null <"$log"
       [ "$kind" = port ] || [ "$kind" = unix ] && break
       kill -0 "${PEER_PIDS[-1]}" 2>/dev/null || break
       sleep 0.025
@@ -264,6 +266,7 @@ run_nginx_side() {
   local file=$1 dir=$2 out=$3 code
   start_peers "$file" "$dir" 2>"$out.err" || {
     cat "$out.err" >"$out"
+    touch "$out.peerfail"
     stop_peers
     return
   }
@@ -288,6 +291,7 @@ run_cosocket_side() {
   local file=$1 dir=$2 out=$3
   start_peers "$file" "$dir" 2>"$out.err" || {
     cat "$out.err" >"$out"
+    touch "$out.peerfail"
     stop_peers
     return
   }
@@ -357,6 +361,12 @@ for f in "${files[@]}"; do
     indent <"$d/nginx.out"
     echo "# --- $name: cosocket"
     indent <"$d/cosocket.out"
+  fi
+  if [ -e "$d/nginx.out.peerfail" ] || [ -e "$d/cosocket.out.peerfail" ]; then
+    failed=$((failed + 1))
+    echo "not ok $n - $name (a peer did not start)"
+    cat "$d/nginx.out" "$d/cosocket.out" 2>/dev/null | indent
+    continue
   fi
   if [ $known_rc = 0 ] && diff -q "$d/nginx.expected" "$d/cosocket.out" >/dev/null; then
     passed=$((passed + 1))
