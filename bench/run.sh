@@ -37,10 +37,10 @@ smoke)
   REPS=1 PP=300 PP1=300 RC=100 POOL=300 K64=5 K512=2 CBIG=1000 KBIG=1 BULK=1 MEM=200 TMO=60
   ;;
 quick)
-  REPS=3 PP=4000 PP1=15000 RC=2500 POOL=15000 K64=150 K512=20 CBIG=10000 KBIG=2 BULK=2 MEM=10000 TMO=120
+  REPS=3 PP=8000 PP1=20000 RC=2500 POOL=15000 K64=400 K512=40 CBIG=10000 KBIG=2 BULK=4 MEM=10000 TMO=120
   ;;
 full)
-  REPS=7 PP=20000 PP1=60000 RC=10000 POOL=60000 K64=600 K512=80 CBIG=10000 KBIG=5 BULK=8 MEM=10000 TMO=300
+  REPS=7 PP=30000 PP1=60000 RC=8000 POOL=60000 K64=1000 K512=120 CBIG=10000 KBIG=5 BULK=16 MEM=10000 TMO=300
   ;;
 esac
 
@@ -274,6 +274,11 @@ measure() {
   kill -TERM "$SRV_PID" 2>/dev/null
   wait "$SRV_PID" 2>/dev/null
   SRV_PID=""
+  if [ "$rc" = 3 ]; then
+    # The client says this workload is beyond it (Copas 1.x: select(2) limit).
+    note "bench: $impl $wl: not applicable: $(head -c 200 "$err")"
+    return 0
+  fi
   local srv
   srv=$(sed -n 's/^SERVER cpu_us=\([0-9]*\).*/\1/p' "$TMP/server.err")
   local got=0 line
