@@ -217,6 +217,8 @@ for _, f in ipairs(e2e.factories) do
       ok(r2:cmd("client", "id") ~= id, "a different server connection")
       r2:close()
     end)
+    adm:close()
+    adm = admin(a) -- the first one was idle for the server's timeout too
     eq(adm:cmd("config", "set", "timeout", "0"), "OK")
     adm:close()
     if not okk then error(err, 0) end
@@ -240,7 +242,7 @@ for _, f in ipairs(e2e.factories) do
     eq(e2e.eventually(function() return clients_named(a, pool) == 0 end, 2000), true, "dubious connection closed")
   end)
 
-  T:test("backlog: queue, overflow, queued connect timeout, close wakes a waiter" .. tag, function(a)
+  T:test("backlog: queue, overflow, queued connect timeout" .. tag, function(a)
     local pool = prefix .. "backlog"
     local opts = { pool = pool, pool_size = 2, backlog = 1 }
     local events = {}
@@ -263,20 +265,39 @@ for _, f in ipairs(e2e.factories) do
     e2e.wait_all { t1, t2, t3 }
     eq(table.concat(events, " "), "a:0 b:0 c:1", "waiter got a's pooled connection")
 
-    -- queued connect bounded by the connect timeout
+    -- queued connect bounded by the connect timeout (run in a thread, so a
+    -- waiter that never times out fails the test instead of hanging it)
     local pool2 = prefix .. "backlog-timeout"
     local h = connect(tcp, a, { pool = pool2, pool_size = 1, backlog = 5 })
-    local w = assert(R.new(tcp)); w:set_timeout(100)
-    local t0 = e2e.now_ms()
-    res, err = w:connect(a.host, a.port, { pool = pool2 })
-    local waited = e2e.now_ms() - t0
+    local wres
+    local wt = e2e.spawn(function()
+      local w = assert(R.new(tcp)); w:set_timeout(100)
+      local t0 = e2e.now_ms()
+      local r1, e1 = w:connect(a.host, a.port, { pool = pool2 })
+      wres = { r1, e1, e2e.now_ms() - t0 }
+      if r1 then w:close() end
+    end)
+    e2e.sleep(0.5)
+    if not wres then
+      h:close() -- grants the stuck waiter a slot so it can finish
+      e2e.cosocket.wait(wt)
+      error("a queued connect (backlog) did not time out after its 100 ms connect timeout (still waiting at 500 ms)", 0)
+    end
+    res, err = wres[1], wres[2]
     eq(res, nil); eq(err, "timeout")
-    ge(waited, 90, "waited ms"); le(waited, 1000, "waited ms")
-    -- close() of the holder wakes a waiter, which opens a fresh connection
+    ge(wres[3], 90, "waited ms"); le(wres[3], 1000, "waited ms")
+    eq(e2e.pool_stats(pool2).waiting, 0, "timed-out waiter left the queue")
+    h:close()
+  end)
+
+  T:test("backlog: close() of the holder wakes a queued connect" .. tag, function(a)
+    local pool2 = prefix .. "backlog-close"
+    local h = connect(tcp, a, { pool = pool2, pool_size = 1, backlog = 1 })
     local th = e2e.spawn(function()
       local r = connect(tcp, a, { pool = pool2 })
       local n = r:get_reused_times()
-      r:close()
+      eq(r:cmd("ping"), "PONG")
+      check("setkeepalive", r:set_keepalive(0))
       return n
     end)
     e2e.sleep(0.05)
@@ -284,6 +305,20 @@ for _, f in ipairs(e2e.factories) do
     h:close()
     local okw, n = e2e.cosocket.wait(th)
     ok(okw, "waiter", n); eq(n, 0, "fresh connection after close")
+    -- setkeepalive of the holder hands its connection to the next waiter
+    local h2 = connect(tcp, a, { pool = pool2 })
+    eq(h2:get_reused_times(), 1)
+    local th2 = e2e.spawn(function()
+      local r = connect(tcp, a, { pool = pool2 })
+      local n2 = r:get_reused_times()
+      r:close()
+      return n2
+    end)
+    e2e.sleep(0.05)
+    check("setkeepalive", h2:set_keepalive(0))
+    local okw2, n2 = e2e.cosocket.wait(th2)
+    ok(okw2, "waiter", n2); eq(n2, 2, "waiter got the pooled connection")
+    eq(e2e.pool_stats(pool2), nil, "pool freed")
   end)
 end
 
