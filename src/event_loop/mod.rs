@@ -10,8 +10,7 @@
 //!
 //! The epoll fd itself is the pollable descriptor an external loop watches.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -55,9 +54,22 @@ enum TimerKind {
 #[derive(Default)]
 struct Inner {
     socks: HashMap<u64, Arc<dyn Source>>,
-    timers: BinaryHeap<Reverse<(Instant, u64, TimerKind)>>,
+    /// Timers by (deadline, sequence number).
+    timers: BTreeMap<(Instant, u64), TimerKind>,
+    /// The one armed timer of each (source id, slot): re-arming replaces it
+    /// and a finished operation removes it, so finished operations leave no
+    /// timers behind (a busy loop would pile up one per operation).
+    armed: HashMap<(u64, u8), (Instant, u64)>,
     timer_seq: u64,
     ready: VecDeque<u64>,
+}
+
+impl Inner {
+    fn disarm(&mut self, id: u64, slot: u8) {
+        if let Some(key) = self.armed.remove(&(id, slot)) {
+            self.timers.remove(&key);
+        }
+    }
 }
 
 /// A completion queue with its own reactor.
@@ -158,17 +170,24 @@ impl EventLoop {
             // SAFETY: valid epoll fd; a stale fd only yields an error we ignore.
             unsafe { libc::epoll_ctl(self.epfd, libc::EPOLL_CTL_DEL, fd, &mut ev) };
         }
-        let removed = lock(&self.inner).socks.remove(&id);
+        let removed = {
+            let mut inner = lock(&self.inner);
+            inner.disarm(id, Slot::Read as u8);
+            inner.disarm(id, Slot::Write as u8);
+            inner.socks.remove(&id)
+        };
         drop(removed);
     }
 
-    /// Arms the timer of a pending operation.
+    /// Arms the timer of a pending operation (replacing the slot's previous one).
     pub(crate) fn arm(&self, id: u64, slot: Slot, deadline: Instant) {
         let kind = TimerKind::Op(id, slot as u8);
         let mut inner = lock(&self.inner);
+        inner.disarm(id, slot as u8);
         inner.timer_seq += 1;
-        let seq = inner.timer_seq;
-        inner.timers.push(Reverse((deadline, seq, kind)));
+        let key = (deadline, inner.timer_seq);
+        inner.timers.insert(key, kind);
+        inner.armed.insert((id, slot as u8), key);
     }
 
     /// Reports `token` as finished.
@@ -176,16 +195,20 @@ impl EventLoop {
         lock(&self.inner).ready.push_back(token);
     }
 
+    /// Reports the operation of `id`'s `slot` as finished: its timer goes
+    /// and `token` comes out of the next wait.
+    pub(crate) fn complete_op(&self, id: u64, slot: Slot, token: u64) {
+        let mut inner = lock(&self.inner);
+        inner.disarm(id, slot as u8);
+        inner.ready.push_back(token);
+    }
+
     /// Completes `token` after `dur` (the scheduler's sleep).
     pub fn sleep(&self, token: u64, dur: Duration) {
         let mut inner = lock(&self.inner);
         inner.timer_seq += 1;
-        let seq = inner.timer_seq;
-        inner.timers.push(Reverse((
-            Instant::now() + dur,
-            seq,
-            TimerKind::Sleep(token),
-        )));
+        let key = (Instant::now() + dur, inner.timer_seq);
+        inner.timers.insert(key, TimerKind::Sleep(token));
     }
 
     /// Reports `token` as finished on the next wait (any thread).
@@ -212,8 +235,8 @@ impl EventLoop {
         }
         inner
             .timers
-            .peek()
-            .map(|Reverse((d, _, _))| d.saturating_duration_since(Instant::now()))
+            .first_key_value()
+            .map(|((d, _), _)| d.saturating_duration_since(Instant::now()))
     }
 
     /// Number of operations and sleeps the loop is tracking.
@@ -276,8 +299,8 @@ impl EventLoop {
     fn next_timer_in(&self, now: Instant) -> Option<Duration> {
         lock(&self.inner)
             .timers
-            .peek()
-            .map(|Reverse((d, _, _))| d.saturating_duration_since(now))
+            .first_key_value()
+            .map(|((d, _), _)| d.saturating_duration_since(now))
     }
 
     fn dispatch(&self, data: u64, events: u32) {
@@ -306,11 +329,11 @@ impl EventLoop {
         loop {
             let kind = {
                 let mut inner = lock(&self.inner);
-                match inner.timers.peek() {
-                    Some(Reverse((d, _, _))) if *d <= now => {}
+                match inner.timers.first_key_value() {
+                    Some(((d, _), _)) if *d <= now => {}
                     _ => return,
                 }
-                let Some(Reverse((_, _, kind))) = inner.timers.pop() else {
+                let Some((_, kind)) = inner.timers.pop_first() else {
                     return;
                 };
                 match kind {
@@ -318,7 +341,10 @@ impl EventLoop {
                         inner.ready.push_back(token);
                         continue;
                     }
-                    TimerKind::Op(id, slot) => inner.socks.get(&id).cloned().map(|s| (s, slot)),
+                    TimerKind::Op(id, slot) => {
+                        inner.armed.remove(&(id, slot));
+                        inner.socks.get(&id).cloned().map(|s| (s, slot))
+                    }
                 }
             };
             let Some((sock, slot)) = kind else { continue };

@@ -436,7 +436,7 @@ impl Tcp {
             m.connect_result = Some(res);
             c.token
         };
-        lp.complete(token);
+        lp.complete_op(self.id, Slot::Read, token);
     }
 
     fn on_resolved(

@@ -329,7 +329,7 @@ impl Tcp {
                 rd.finish(&p.op);
                 rd.result = Some(res);
                 drop(rd);
-                lp.complete(p.token);
+                lp.complete_op(self.id, Slot::Read, p.token);
             }
             None => rd.pending = Some(p),
         }

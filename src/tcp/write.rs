@@ -246,7 +246,7 @@ impl Tcp {
             Some(res) => {
                 wr.result = Some(res);
                 drop(wr);
-                lp.complete(p.token);
+                lp.complete_op(self.id, Slot::Write, p.token);
             }
             None => wr.pending = Some(p),
         }

@@ -1,0 +1,602 @@
+//! The asynchronous style on an `EventLoop`: start → Pending → wait →
+//! take_*_result, for connect, send, every receive pattern and their errors;
+//! timeouts fired by the loop; many sockets on one loop; sleep tokens; posts
+//! from other threads; the loop's pollable fd.
+
+mod common;
+
+use std::collections::HashSet;
+use std::io::IoSlice;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::peer::{Peer, TIMEOUT, pattern, temp_sock_path};
+use common::tcp::*;
+use cosocket::event_loop::EventLoop;
+use cosocket::receive::Pattern;
+use cosocket::tcp::{ReadRequest, SockOption, Start, Tcp};
+
+fn new_loop() -> Arc<EventLoop> {
+    EventLoop::new().expect("loop")
+}
+
+fn asock(ms: i64) -> Arc<Tcp> {
+    Arc::new(sock_with_timeout(ms))
+}
+
+fn aconnected(lp: &Arc<EventLoop>, p: &Peer) -> Arc<Tcp> {
+    let s = asock(5000);
+    aconnect(&s, lp, 1, b"127.0.0.1", Some(p.port())).unwrap();
+    s
+}
+
+/// Nothing left on the loop once every operation has finished.
+fn assert_idle(lp: &EventLoop) {
+    assert_eq!(lp.pending(), 0, "timers or completions left behind");
+    assert_eq!(lp.next_timeout(), None);
+    let mut buf = [0u64; 4];
+    assert_eq!(lp.wait(&mut buf, Some(Duration::ZERO)), 0);
+}
+
+#[test]
+fn exchange() {
+    let lp = new_loop();
+    let p = Peer::script("expect PING\\n;sleep 50;send PONG\\r\\n;wait_eof");
+    let s = aconnected(&lp, &p);
+    assert_eq!(asend(&s, &lp, 2, &[b"PI", b"NG\n"]), Ok(5));
+    let (r, pending) = arecv_req(&s, &lp, 3, ReadRequest::Pattern(Pattern::Line));
+    assert_eq!(r, R::data("PONG"));
+    assert!(
+        pending,
+        "the reply comes 50 ms later: the receive must have waited"
+    );
+    assert_eq!(close(&s), Ok(()));
+    assert!(p.wait_closed(1, TIMEOUT), "{}", p.log());
+    assert!(p.errors(1).is_empty(), "{}", p.log());
+    assert_idle(&lp);
+}
+
+#[test]
+fn connect_pending_then_result() {
+    let lp = new_loop();
+    let p = Peer::script("send hi\\n;hold");
+    let s = asock(5000);
+    match s.connect_start(&lp, 7, b"127.0.0.1", Some(p.port()), &opts()) {
+        Start::Done(r) => assert_eq!(r.map_err(|e| e.to_string()), Ok(())),
+        Start::Pending => {
+            // No result before the token came out.
+            let mut got = Vec::new();
+            wait_token(&lp, 7, &mut got);
+            assert!(got.is_empty());
+            assert_eq!(s.take_connect_result().map(|r| r.is_ok()), Some(true));
+            assert!(s.take_connect_result().is_none(), "fetched twice");
+        }
+    }
+    assert_eq!(arecv(&s, &lp, 8, Pattern::Line), R::data("hi"));
+}
+
+#[test]
+fn connect_ipv6_name_and_unix() {
+    let lp = new_loop();
+    let p6 = Peer::start(&["--listen", "[::1]:0", "send six\\n;hold"]);
+    let s = asock(5000);
+    aconnect(&s, &lp, 1, b"[::1]", Some(p6.port())).unwrap();
+    assert_eq!(arecv(&s, &lp, 2, Pattern::Line), R::data("six"));
+
+    // A name: resolved on the runtime, finished on the loop.
+    let p = Peer::script("send name\\n;hold");
+    aconnect(&s, &lp, 3, b"localhost", Some(p.port())).unwrap();
+    assert_eq!(arecv(&s, &lp, 4, Pattern::Line), R::data("name"));
+
+    let path = temp_sock_path("async");
+    let pu = Peer::start(&["--unix", path.to_str().unwrap(), "send unix\\n;hold"]);
+    let host = format!("unix:{}", pu.unix_path().display());
+    aconnect(&s, &lp, 5, host.as_bytes(), None).unwrap();
+    assert_eq!(arecv(&s, &lp, 6, Pattern::Line), R::data("unix"));
+    assert_eq!(close(&s), Ok(()));
+}
+
+#[test]
+fn connect_errors() {
+    let lp = new_loop();
+    let s = asock(5000);
+    let refuse = Peer::start(&["--mode", "refuse"]);
+    assert_eq!(
+        aconnect(&s, &lp, 1, b"127.0.0.1", Some(refuse.port())),
+        Err("connection refused".into())
+    );
+    assert_eq!(line(&s), R::err2("closed"));
+    assert_eq!(
+        aconnect(&s, &lp, 2, b"127.0.0.1", None),
+        Err("missing the port number".into())
+    );
+    assert_eq!(
+        aconnect(&s, &lp, 3, b"unix:/tmp/cosocket-async-nosuch.sock", None),
+        Err("no such file or directory".into())
+    );
+    let e = aconnect(&s, &lp, 4, b"no-such-host.invalid", Some(80)).unwrap_err();
+    assert!(
+        e.starts_with("no-such-host.invalid could not be resolved ("),
+        "{e}"
+    );
+    assert_eq!(
+        aconnect(&s, &lp, 5, b"", Some(80)),
+        Err("failed to parse host name \"\": no host".into())
+    );
+    assert_eq!(close(&s), Err("closed".into()));
+}
+
+#[test]
+fn connect_timeout_fires_from_the_loop() {
+    let lp = new_loop();
+    let p = Peer::start(&["--mode", "blackhole"]);
+    let s = asock(150);
+    assert!(matches!(
+        s.connect_start(&lp, 9, b"127.0.0.1", Some(p.port()), &opts()),
+        Start::Pending
+    ));
+    // Busy connecting meanwhile.
+    assert_eq!(line(&s), R::err2("socket busy connecting"));
+    assert_eq!(send(&s, b"x"), Err("socket busy connecting".into()));
+    assert_eq!(close(&s), Err("socket busy connecting".into()));
+    assert_eq!(s.reused_times(), Ok(0));
+    wait_token(&lp, 9, &mut Vec::new());
+    assert_eq!(
+        s.take_connect_result().unwrap().unwrap_err().as_str(),
+        "timeout"
+    );
+    assert_eq!(close(&s), Err("closed".into()));
+    assert_idle(&lp);
+}
+
+#[test]
+fn connect_again_closes_the_old_connection() {
+    let lp = new_loop();
+    let p = Peer::script("send hi\\n;hold");
+    let s = aconnected(&lp, &p);
+    aconnect(&s, &lp, 2, b"127.0.0.1", Some(p.port())).unwrap();
+    assert!(p.wait_closed(1, TIMEOUT), "{}", p.log());
+    assert_eq!(arecv(&s, &lp, 3, Pattern::Line), R::data("hi"));
+}
+
+#[test]
+fn every_pattern() {
+    let lp = new_loop();
+    let p = Peer::script(
+        "chunks 30 li|ne\\r\\n|0123|456789|any|--a|bc|tail--abc|rest\\n;sleep 30;send all of it;close",
+    );
+    let s = aconnected(&lp, &p);
+    assert_eq!(arecv(&s, &lp, 2, Pattern::Line), R::data("line"));
+    assert_eq!(arecv(&s, &lp, 3, Pattern::Size(10)), R::data("0123456789"));
+    assert_eq!(arecv(&s, &lp, 4, Pattern::Any(100)), R::data("any"));
+    let it = iter("--abc", false);
+    assert_eq!(
+        arecv_req(&s, &lp, 5, ReadRequest::Until(Arc::clone(&it), 0)).0,
+        R::data("")
+    );
+    let it = iter("--abc", true);
+    assert_eq!(
+        arecv_req(&s, &lp, 6, ReadRequest::Until(Arc::clone(&it), 3)).0,
+        R::data("tai")
+    );
+    assert_eq!(
+        arecv_req(&s, &lp, 7, ReadRequest::Until(Arc::clone(&it), 3)).0,
+        R::data("l--abc")
+    );
+    assert_eq!(
+        arecv_req(&s, &lp, 8, ReadRequest::Until(Arc::clone(&it), 3)).0,
+        R::Done
+    );
+    assert_eq!(arecv(&s, &lp, 9, Pattern::Line), R::data("rest"));
+    assert_eq!(arecv(&s, &lp, 10, Pattern::All), R::data("all of it"));
+    assert_eq!(arecv(&s, &lp, 11, Pattern::All), R::data(""));
+    assert_eq!(arecv(&s, &lp, 12, Pattern::Size(0)), R::data(""));
+    assert_eq!(arecv(&s, &lp, 13, Pattern::Line), R::err("closed", ""));
+    assert_eq!(arecv(&s, &lp, 14, Pattern::Line), R::err2("closed"));
+    assert_eq!(close(&s), Ok(()));
+    assert_idle(&lp);
+}
+
+#[test]
+fn partial_data_on_eof() {
+    let lp = new_loop();
+    let p = Peer::script("sleep 50;send last\\r;close");
+    let s = aconnected(&lp, &p);
+    assert_eq!(arecv(&s, &lp, 2, Pattern::Line), R::err("closed", "last"));
+    let p = Peer::script("sleep 50;send xx--ab;close");
+    aconnect(&s, &lp, 3, b"127.0.0.1", Some(p.port())).unwrap();
+    let it = iter("--abc", false);
+    assert_eq!(
+        arecv_req(&s, &lp, 4, ReadRequest::Until(it, 0)).0,
+        R::err("closed", "xx")
+    );
+    let p = Peer::script("sleep 50;send abc;close");
+    aconnect(&s, &lp, 5, b"127.0.0.1", Some(p.port())).unwrap();
+    assert_eq!(
+        arecv(&s, &lp, 6, Pattern::Size(1 << 40)),
+        R::err("closed", "abc")
+    );
+    let p = Peer::script("sleep 50;close");
+    aconnect(&s, &lp, 7, b"127.0.0.1", Some(p.port())).unwrap();
+    assert_eq!(arecv(&s, &lp, 8, Pattern::Any(10)), R::err("closed", ""));
+    // Half-closed row: send still works, close returns 1.
+    assert_eq!(asend(&s, &lp, 9, &[b"after eof"]), Ok(9));
+    assert_eq!(close(&s), Ok(()));
+}
+
+#[test]
+fn read_timeout_fires_from_the_loop_and_reading_continues() {
+    // §6 case 16 through the loop.
+    let lp = new_loop();
+    let p = Peer::script("send 2\\r\\nhi\\r\\n;sleep 400;send 5\\r\\nworld\\r\\n;hold");
+    let s = asock(150);
+    aconnect(&s, &lp, 1, b"127.0.0.1", Some(p.port())).unwrap();
+    assert_eq!(
+        arecv(&s, &lp, 2, Pattern::Size(100)),
+        R::err("timeout", "2\r\nhi\r\n")
+    );
+    s.set_timeout(5000).unwrap();
+    assert_eq!(arecv(&s, &lp, 3, Pattern::Line), R::data("5"));
+    assert_eq!(arecv(&s, &lp, 4, Pattern::Line), R::data("world"));
+    assert_eq!(close(&s), Ok(()));
+}
+
+#[test]
+fn repeated_read_timeouts() {
+    let lp = new_loop();
+    let p = Peer::script("hold");
+    let s = asock(100);
+    aconnect(&s, &lp, 1, b"127.0.0.1", Some(p.port())).unwrap();
+    for t in 2..5 {
+        assert_eq!(arecv(&s, &lp, t, Pattern::Line), R::err("timeout", ""));
+    }
+    let it = iter("x", false);
+    assert_eq!(
+        arecv_req(&s, &lp, 5, ReadRequest::Until(it, 3)).0,
+        R::err("timeout", "")
+    );
+    assert_eq!(asend(&s, &lp, 6, &[b"usable"]), Ok(6));
+    assert_eq!(close(&s), Ok(()));
+    assert_idle(&lp);
+}
+
+#[test]
+fn inactivity_timeout_rearmed_by_a_dripping_peer() {
+    let lp = new_loop();
+    let p = Peer::script("drip 50 hello, world\\n;hold");
+    let s = asock(200);
+    aconnect(&s, &lp, 1, b"127.0.0.1", Some(p.port())).unwrap();
+    assert_eq!(arecv(&s, &lp, 2, Pattern::Line), R::data("hello, world"));
+}
+
+#[test]
+fn big_send_waits_for_the_peer() {
+    let lp = new_loop();
+    let p = Peer::start(&["--quiet", "--rcvbuf", "4096", "sleep 100;drain"]);
+    let s = aconnected(&lp, &p);
+    s.set_option(SockOption::SndBuf, 4096).unwrap();
+    let data = pattern(8 << 20);
+    let slices = [IoSlice::new(&data[..3]), IoSlice::new(&data[3..])];
+    match s.send_start(&lp, 5, &slices) {
+        Start::Done(r) => panic!("8 MB to a sleeping peer finished at once: {r:?}"),
+        Start::Pending => {}
+    }
+    let _ = slices; // the loop copied what the kernel did not take
+    // Busy writing while pending; reading is free.
+    assert_eq!(send(&s, b"x"), Err("socket busy writing".into()));
+    wait_token(&lp, 5, &mut Vec::new());
+    assert_eq!(
+        s.take_write_result().map(|r| r.ok()),
+        Some(Some(data.len()))
+    );
+    assert_eq!(close(&s), Ok(()));
+}
+
+#[test]
+fn big_send_content_arrives_intact() {
+    let lp = new_loop();
+    let p = Peer::script("sleep 100;drain");
+    let s = aconnected(&lp, &p);
+    let data = pattern(1 << 20);
+    let parts: Vec<&[u8]> = data.chunks(1000).collect();
+    assert_eq!(asend(&s, &lp, 2, &parts), Ok(data.len()));
+    assert_eq!(close(&s), Ok(()));
+    assert!(p.wait_closed(1, TIMEOUT), "{}", p.log());
+    assert_eq!(p.received(1), data);
+}
+
+#[test]
+fn send_timeout_fires_from_the_loop() {
+    let lp = new_loop();
+    let p = Peer::start(&["--sndbuf", "4096", "noread"]);
+    let s = Arc::new(Tcp::new());
+    s.set_timeouts(5000, 150, 100).unwrap();
+    aconnect(&s, &lp, 1, b"127.0.0.1", Some(p.port())).unwrap();
+    s.set_option(SockOption::SndBuf, 4096).unwrap();
+    assert_eq!(
+        asend(&s, &lp, 2, &[&pattern(16 << 20)]),
+        Err("timeout".into())
+    );
+    assert_eq!(asend(&s, &lp, 3, &[b"blah"]), Err("closed".into()));
+    assert_eq!(arecv(&s, &lp, 4, Pattern::Line), R::err("timeout", ""));
+    assert_eq!(close(&s), Ok(()));
+    assert_idle(&lp);
+}
+
+#[test]
+fn reset_and_broken_pipe() {
+    let lp = new_loop();
+    let p = Peer::script("send abc;sleep 100;reset");
+    let s = aconnected(&lp, &p);
+    assert_eq!(
+        arecv(&s, &lp, 2, Pattern::Size(10)),
+        R::err("connection reset by peer", "abc")
+    );
+    let p = Peer::script("close");
+    aconnect(&s, &lp, 3, b"127.0.0.1", Some(p.port())).unwrap();
+    assert!(p.wait_closed(1, TIMEOUT), "{}", p.log());
+    let mut err = None;
+    for t in 0..500 {
+        match asend(&s, &lp, 10 + t, &[b"x"]) {
+            Ok(_) => std::thread::sleep(Duration::from_millis(5)),
+            Err(e) => {
+                err = Some(e);
+                break;
+            }
+        }
+    }
+    assert_eq!(err.as_deref(), Some("broken pipe"));
+    assert_eq!(asend(&s, &lp, 600, &[b"x"]), Err("closed".into()));
+}
+
+#[test]
+fn busy_reading_between_async_and_blocking() {
+    let lp = new_loop();
+    let p = Peer::script("expect go;send done\\n;wait_eof");
+    let s = aconnected(&lp, &p);
+    assert!(matches!(
+        s.receive_start(&lp, 2, ReadRequest::Pattern(Pattern::Line)),
+        Start::Pending
+    ));
+    assert_eq!(line(&s), R::err2("socket busy reading"));
+    assert!(matches!(
+        s.receive_start(&lp, 3, ReadRequest::Pattern(Pattern::Any(3))),
+        Start::Done(_)
+    ));
+    assert_eq!(close(&s), Err("socket busy reading".into()));
+    // No result yet: nothing to take.
+    assert!(s.take_read_result().is_none());
+    // Full duplex: the writer is free.
+    assert_eq!(asend(&s, &lp, 4, &[b"go"]), Ok(2));
+    wait_token(&lp, 2, &mut Vec::new());
+    assert_eq!(own(&s, s.take_read_result().unwrap()), R::data("done"));
+    assert_eq!(close(&s), Ok(()));
+}
+
+#[test]
+fn buffered_data_is_returned_without_waiting() {
+    let lp = new_loop();
+    let p = Peer::script("send a\\nb\\nc\\n;hold");
+    let s = aconnected(&lp, &p);
+    assert_eq!(arecv(&s, &lp, 2, Pattern::Line), R::data("a"));
+    // The rest arrived with the first read: fast path, no token.
+    match s.receive_start(&lp, 3, ReadRequest::Pattern(Pattern::Line)) {
+        Start::Done(o) => assert_eq!(own(&s, o), R::data("b")),
+        Start::Pending => panic!("buffered line needed a wait"),
+    }
+}
+
+#[test]
+fn many_sockets_on_one_loop() {
+    const N: u64 = 64;
+    let lp = new_loop();
+    let p = Peer::start(&["--mode", "lineecho"]);
+    let socks: Vec<Arc<Tcp>> = (0..N).map(|_| asock(5000)).collect();
+    // Connect all, then collect the pending ones.
+    let mut pending = HashSet::new();
+    for (i, s) in socks.iter().enumerate() {
+        match s.connect_start(&lp, i as u64, b"127.0.0.1", Some(p.port()), &opts()) {
+            Start::Done(r) => r.unwrap(),
+            Start::Pending => {
+                pending.insert(i as u64);
+            }
+        }
+    }
+    drain(&lp, &mut pending);
+    for (i, s) in socks.iter().enumerate() {
+        if let Some(r) = s.take_connect_result() {
+            r.unwrap();
+        }
+        assert_eq!(
+            send(s, format!("line {i}\n").as_bytes()),
+            Ok(6 + i.to_string().len())
+        );
+    }
+    // Receive on all at once.
+    let mut results = vec![None; N as usize];
+    for (i, s) in socks.iter().enumerate() {
+        match s.receive_start(&lp, 1000 + i as u64, ReadRequest::Pattern(Pattern::Line)) {
+            Start::Done(o) => results[i] = Some(own(s, o)),
+            Start::Pending => {
+                pending.insert(1000 + i as u64);
+            }
+        }
+    }
+    let end = Instant::now() + FOREVER;
+    let mut buf = [0u64; 16];
+    while !pending.is_empty() {
+        assert!(Instant::now() < end, "tokens never came: {pending:?}");
+        let n = lp.wait(&mut buf, Some(Duration::from_secs(1)));
+        for &t in &buf[..n] {
+            assert!(pending.remove(&t), "unexpected or duplicate token {t}");
+            let i = (t - 1000) as usize;
+            results[i] = Some(own(&socks[i], socks[i].take_read_result().unwrap()));
+        }
+    }
+    for (i, r) in results.into_iter().enumerate() {
+        assert_eq!(r, Some(R::data(&format!("line {i}"))));
+    }
+    for s in &socks {
+        assert_eq!(close(s), Ok(()));
+    }
+    assert_idle(&lp);
+}
+
+fn drain(lp: &EventLoop, pending: &mut HashSet<u64>) {
+    let end = Instant::now() + FOREVER;
+    let mut buf = [0u64; 16];
+    while !pending.is_empty() {
+        assert!(Instant::now() < end, "tokens never came: {pending:?}");
+        let n = lp.wait(&mut buf, Some(Duration::from_secs(1)));
+        for &t in &buf[..n] {
+            assert!(pending.remove(&t), "unexpected or duplicate token {t}");
+        }
+    }
+}
+
+#[test]
+fn sleep_tokens() {
+    let lp = new_loop();
+    lp.sleep(30, Duration::from_millis(30));
+    lp.sleep(10, Duration::from_millis(10));
+    lp.sleep(20, Duration::from_millis(20));
+    lp.sleep(0, Duration::ZERO);
+    assert!(lp.next_timeout().is_some());
+    let mut order = Vec::new();
+    let mut buf = [0u64; 1];
+    while order.len() < 4 {
+        let n = lp.wait(&mut buf, Some(FOREVER));
+        order.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(order, [0, 10, 20, 30]);
+    assert_idle(&lp);
+}
+
+#[test]
+fn wait_with_a_timeout_and_nothing_to_do_returns_zero() {
+    let lp = new_loop();
+    let mut buf = [0u64; 4];
+    assert_eq!(lp.wait(&mut buf, Some(Duration::ZERO)), 0);
+    assert_eq!(lp.wait(&mut buf, Some(Duration::from_millis(20))), 0);
+    // An empty output buffer never blocks.
+    lp.sleep(1, Duration::ZERO);
+    assert_eq!(lp.wait(&mut [], None), 0);
+    assert_eq!(lp.wait(&mut buf, Some(FOREVER)), 1);
+}
+
+#[test]
+fn post_from_another_thread_wakes_a_waiting_loop() {
+    let lp = new_loop();
+    let lp2 = Arc::clone(&lp);
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        for tok in 100..110 {
+            lp2.post_token(tok);
+        }
+    });
+    let mut got = Vec::new();
+    let mut buf = [0u64; 4];
+    let end = Instant::now() + FOREVER;
+    while got.len() < 10 {
+        assert!(Instant::now() < end);
+        let n = lp.wait(&mut buf, None);
+        got.extend_from_slice(&buf[..n]);
+    }
+    t.join().unwrap();
+    got.sort();
+    assert_eq!(got, (100..110).collect::<Vec<_>>());
+}
+
+#[test]
+fn pollable_fd_becomes_readable_when_data_arrives() {
+    let lp = new_loop();
+    let p = Peer::script("expect go;send reply\\n;wait_eof");
+    let s = aconnected(&lp, &p);
+    assert!(matches!(
+        s.receive_start(&lp, 2, ReadRequest::Pattern(Pattern::Line)),
+        Start::Pending
+    ));
+    let mut pfd = libc::pollfd {
+        fd: lp.fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    assert_eq!(
+        unsafe { libc::poll(&mut pfd, 1, 0) },
+        0,
+        "readable before any data"
+    );
+    assert_eq!(send(&s, b"go"), Ok(2));
+    // SAFETY: as above.
+    let rc = unsafe { libc::poll(&mut pfd, 1, FOREVER.as_millis() as i32) };
+    assert_eq!(rc, 1);
+    let mut buf = [0u64; 4];
+    let n = lp.wait(&mut buf, Some(Duration::ZERO));
+    assert_eq!(&buf[..n], &[2]);
+    assert_eq!(own(&s, s.take_read_result().unwrap()), R::data("reply"));
+}
+
+#[test]
+fn abort_cancels_a_pending_receive() {
+    let lp = new_loop();
+    let p = Peer::script("hold");
+    let s = aconnected(&lp, &p);
+    assert!(matches!(
+        s.receive_start(&lp, 2, ReadRequest::Pattern(Pattern::Line)),
+        Start::Pending
+    ));
+    s.abort();
+    assert!(p.wait_closed(1, TIMEOUT), "{}", p.log());
+    let mut buf = [0u64; 4];
+    assert_eq!(lp.wait(&mut buf, Some(Duration::from_millis(50))), 0);
+    assert!(s.take_read_result().is_none());
+    assert_eq!(line(&s), R::err2("closed"));
+    // The object can connect again.
+    aconnect(&s, &lp, 3, b"127.0.0.1", Some(p.port())).unwrap();
+    assert_eq!(close(&s), Ok(()));
+}
+
+#[test]
+fn abort_cancels_a_pending_connect() {
+    let lp = new_loop();
+    let p = Peer::start(&["--mode", "blackhole"]);
+    let s = asock(5000);
+    assert!(matches!(
+        s.connect_start(&lp, 1, b"127.0.0.1", Some(p.port()), &opts()),
+        Start::Pending
+    ));
+    s.abort();
+    assert!(s.take_connect_result().is_none());
+    assert_eq!(close(&s), Err("closed".into()));
+    let good = Peer::script("send ok\\n;hold");
+    aconnect(&s, &lp, 2, b"127.0.0.1", Some(good.port())).unwrap();
+    assert_eq!(arecv(&s, &lp, 3, Pattern::Line), R::data("ok"));
+}
+
+#[test]
+fn timers_of_finished_operations_do_not_pile_up() {
+    // 200 quick receives, each armed with a 60 s timer: once they are done
+    // the loop must not keep (or wake for) their timers.
+    let lp = new_loop();
+    let p = Peer::start(&["--mode", "lineecho"]);
+    let s = aconnected(&lp, &p);
+    for i in 0..200u64 {
+        assert_eq!(send(&s, b"x\n"), Ok(2));
+        assert_eq!(arecv(&s, &lp, 10 + i, Pattern::Line), R::data("x"));
+    }
+    assert_idle(&lp);
+}
+
+#[test]
+fn a_socket_can_move_to_another_loop() {
+    let a = new_loop();
+    let b = new_loop();
+    let p = Peer::start(&["--mode", "lineecho"]);
+    let s = aconnected(&a, &p);
+    assert_eq!(send(&s, b"one\n"), Ok(4));
+    assert_eq!(arecv(&s, &a, 2, Pattern::Line), R::data("one"));
+    assert_eq!(send(&s, b"two\n"), Ok(4));
+    assert_eq!(arecv(&s, &b, 3, Pattern::Line), R::data("two"));
+    assert_eq!(close(&s), Ok(()));
+}
