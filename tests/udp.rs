@@ -446,6 +446,9 @@ fn truncation_discards_the_rest_and_size_zero_consumes_a_datagram() {
     // Sizes above 65536 mean 65536.
     assert_eq!(recv(&u, usize::MAX).unwrap(), b"fourth");
     assert_eq!(recv(&u, MAX_DATAGRAM).unwrap().len(), 10_000);
+    // receive(0) still waits when nothing is queued.
+    u.set_timeout(60);
+    assert_eq!(recv(&u, 0).unwrap_err(), "timeout");
     peer.join();
 }
 
@@ -801,6 +804,9 @@ fn c_abi_statuses_values_and_handles() {
     );
     assert_eq!(st, cosocket_status::Ok);
     assert_eq!(r.value, 1);
+    // A bad port number is checked first: the connected socket is kept.
+    let st = cosocket_udp_setpeername(s, host.as_ptr().cast(), host.len(), 65536, &mut r);
+    assert_eq!(st, cosocket_status::Error);
     assert_eq!(
         cosocket_udp_send(s, b"abc".as_ptr(), 3, &mut r),
         cosocket_status::Ok

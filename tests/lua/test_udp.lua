@@ -76,6 +76,12 @@ t.test("setpeername argument checks", function()
     t.rets("port -1", { nil, "bad port number: -1" }, s:setpeername(H, -1))
     t.rets("port 65536", { nil, "bad port number: 65536" },
            s:setpeername(H, 65536))
+    -- checked before anything else: a connected object stays connected
+    s:settimeout(2000)
+    t.rets("connect", { 1 }, s:setpeername(H, r.port))
+    t.rets("bad port", { nil, "bad port number: 70000" }, s:setpeername(H, 70000))
+    t.rets("still connected", { 1 }, s:send("kept"))
+    t.rets("echo", { "kept" }, s:receive())
 end)
 
 t.test("setpeername address forms", function()
