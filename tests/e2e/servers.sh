@@ -159,6 +159,7 @@ http {
         location = /close { keepalive_timeout 0; try_files /hello.txt =404; }
         location = /short-keepalive { keepalive_timeout 1s; try_files /hello.txt =404; }
         location = /echo { return 200 "\$request_method \$uri \$args\n"; }
+        location = /status { stub_status; }
     }
 }
 EOF

@@ -102,14 +102,16 @@ for _, f in ipairs(e2e.factories) do
     ge(maxreuse, 10, "highest getreusedtimes")
     -- total_connections: the setup and this admin connection, plus ours
     eq(during.total_connections - before.total_connections, fresh + 2, "connections accepted by memcached")
+    -- (the setup connection was closed: only ours are still open)
     eq(during.curr_connections - before.curr_connections, fresh, "connections open on memcached")
     local st = e2e.pool_stats(pool)
     eq(st.idle, fresh); eq(st.in_use, 0); eq(st.reuses, N * ROUNDS - fresh)
-    local m = connect(tcp, a1.host, a1.port)
+    local m = connect(tcp, a1.host, a1.port, { pool = pool .. "-setup" })
     eq(m:get(key), tostring(N * ROUNDS), "every increment done")
     m:delete(key); m:close()
     e2e.note("memcached%s: %d connects by %d coroutines -> %d connections accepted by the server, max getreusedtimes %d, pool reuses %d",
       tag, N * ROUNDS, N, during.total_connections - before.total_connections - 2, maxreuse, st.reuses)
+    e2e.note("memcached%s: curr_connections %d before, %d with the pool idle", tag, before.curr_connections, during.curr_connections)
     -- close them all: the server's count returns to where it was
     local held = {}
     for i = 1, fresh do held[i] = connect(tcp, a1.host, a1.port, { pool = pool }) end
