@@ -19,6 +19,8 @@ end
 local function run_snippet(code, env)
     local path = os.tmpname()
     local f = assert(io.open(path, "wb"))
+    -- the same module search paths as this process, however they were set
+    f:write(string.format("package.path = %q; package.cpath = %q\n", package.path, package.cpath))
     f:write(code)
     f:close()
     local errpath = os.tmpname()
