@@ -84,12 +84,10 @@ function M.wait_all(threads)
   return out
 end
 
--- Milliseconds since an arbitrary origin (monotonic enough for timings).
-ffi.cdef [[
-  typedef struct { long tv_sec; long tv_nsec; } e2e_timespec;
-  int clock_gettime(int clk, e2e_timespec *tp);
-]]
-local ts = ffi.new("e2e_timespec")
+-- Milliseconds since an arbitrary origin (CLOCK_MONOTONIC).
+pcall(ffi.cdef, "struct timespec { long tv_sec; long tv_nsec; };")
+pcall(ffi.cdef, "int clock_gettime(int clk, struct timespec *tp);")
+local ts = ffi.new("struct timespec")
 function M.now_ms()
   ffi.C.clock_gettime(1, ts)
   return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6

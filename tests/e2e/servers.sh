@@ -27,7 +27,9 @@ log() { echo "servers: $*" >&2; }
 free_port() {
   local p i
   for i in $(seq 1 50); do
-    p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+    # below the kernel's ephemeral range (32768-60999), whose ports our
+    # own outgoing connections hold
+    p=$((20000 + RANDOM % 12000))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
       echo "$p"
       return 0
