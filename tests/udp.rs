@@ -912,3 +912,28 @@ fn c_abi_async_receive_and_setpeername() {
     cosocket_loop_free(lp);
     peer.join();
 }
+
+#[test]
+fn a_busy_socket_keeps_one_read_timer_in_the_loop() {
+    const N: usize = 2000;
+    let peer = Peer::echo("127.0.0.1", N);
+    let lp = EventLoop::new().unwrap();
+    let u = Arc::new(udp(60_000));
+    peer.connect(&u);
+    let mut out = [0u64; 4];
+    for i in 0..N {
+        u.send(&[IoSlice::new(b"tick")]).unwrap();
+        match u.receive_start(&lp, i as u64, 16) {
+            Start::Done(r) => assert_eq!(bytes(r.unwrap()), b"tick"),
+            Start::Pending => {
+                let end = Instant::now() + WAIT;
+                while lp.wait(&mut out, Some(Duration::from_millis(200))) == 0 {
+                    assert!(Instant::now() < end, "round {i} never completed");
+                }
+                assert_eq!(bytes(u.take_read_result().unwrap().unwrap()), b"tick");
+            }
+        }
+        assert!(lp.pending() <= 2, "round {i}: {} timers", lp.pending());
+    }
+    assert_eq!(peer.join().len(), N);
+}

@@ -199,7 +199,7 @@ impl Udp {
         };
         rd.result = Some(res);
         drop(rd);
-        lp.complete(p.token);
+        lp.complete_op(self.id, Slot::Read, p.token);
         None
     }
 
