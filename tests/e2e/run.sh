@@ -37,7 +37,7 @@ export COSOCKET_LIB=${COSOCKET_LIB:-$ROOT/target/debug/libcosocket.so}
 if [ ! -f "$COSOCKET_LIB" ]; then
   cargo build --quiet || fail_setup "cargo build failed"
 fi
-export LUA_PATH="$ROOT/bindings/lua/?.lua;$ROOT/bindings/lua/?/init.lua;$ROOT/tests/lua/?.lua;$ROOT/tests/e2e/?.lua;;"
+export LUA_PATH="${E2E_EXTRA_LUA_PATH:+$E2E_EXTRA_LUA_PATH;}$ROOT/bindings/lua/?.lua;$ROOT/bindings/lua/?/init.lua;$ROOT/tests/lua/?.lua;$ROOT/tests/e2e/?.lua;;"
 
 tmp=$(mktemp -d /tmp/cosocket-e2e.XXXXXX)
 chmod 755 "$tmp"
