@@ -233,6 +233,35 @@ client_cmd() {
   esac
 }
 
+# The machine may be shared (other builds, other benchmarks): before each
+# measurement wait, up to QUIET_WAIT seconds, until the CPUs are idle.
+QUIET_WAIT=${QUIET_WAIT:-30}
+QUIET_BUSY=${QUIET_BUSY:-10}
+NOISY=0
+cpu_busy_pct() { # busy % of all CPUs over 0.3 s
+  local a b
+  a=$(awk '/^cpu / {print $2+$3+$4+$7+$8, $5+$6}' /proc/stat)
+  sleep 0.3
+  b=$(awk '/^cpu / {print $2+$3+$4+$7+$8, $5+$6}' /proc/stat)
+  awk -v a="$a" -v b="$b" 'BEGIN {split(a, x, " "); split(b, y, " ");
+    busy = y[1] - x[1]; idle = y[2] - x[2];
+    print (busy + idle > 0) ? int(100 * busy / (busy + idle)) : 0}'
+}
+wait_quiet() {
+  [ "$MODE" = smoke ] && return 0
+  local t0=$SECONDS busy
+  while :; do
+    busy=$(cpu_busy_pct)
+    [ "$busy" -le "$QUIET_BUSY" ] && return 0
+    if [ $((SECONDS - t0)) -ge "$QUIET_WAIT" ]; then
+      NOISY=$((NOISY + 1))
+      echo "bench: machine busy (${busy}% CPU used by others) after ${QUIET_WAIT}s; measuring anyway" >>"$LOG"
+      return 0
+    fi
+    sleep 0.5
+  done
+}
+
 FAILURES=0
 echo -e "workload\timpl\trep\tops\tsecs\tcpu_s\tp50_us\terrors\tvalue\tserver_cpu_us\trc" >"$TSV"
 
@@ -241,8 +270,13 @@ measure() {
   local wl=$1 impl=$2 rep=$3 ccpu=$4 scpu=$5 n=$6 k=${7:-}
   [ -n "${AVAILABLE[$impl]:-}" ] || return 0
   local out=$TMP/client.out err=$TMP/client.err
+  wait_quiet
   : >"$out"
   : >"$err"
+  # Truncate first: the background job opens its redirections later, and a
+  # stale READY line would point the client at the previous server's port.
+  : >"$TMP/server.out"
+  : >"$TMP/server.err"
   taskset -c "$scpu" "$BUILD/server" 0 >"$TMP/server.out" 2>"$TMP/server.err" &
   SRV_PID=$!
   local port="" i
@@ -350,6 +384,7 @@ else
   python3 "$BENCH/summarize.py" "$TSV"
 fi
 echo
+[ "$NOISY" -gt 0 ] && echo "bench: $NOISY measurements started while other processes used more than ${QUIET_BUSY}% CPU"
 echo "raw measurements: $TSV; log: $LOG"
 if [ $FAILURES -gt 0 ]; then
   echo "bench: $FAILURES failed measurements (see above)"
