@@ -9,7 +9,7 @@
 # `start` writes DIR/servers.env (shell assignments, also read by the Lua
 # tests through the environment):
 #   E2E_REDIS_PORT, E2E_MEMCACHED_PORT, E2E_MEMCACHED_IDLE_PORT (idle_timeout=1),
-#   E2E_HTTP_PORT, E2E_HTTP_ROOT, E2E_PG_PORT/_USER/_PASSWORD/_DB,
+#   E2E_HTTP_PORT, E2E_HTTP_ROOT, E2E_POSTGRES_PORT/_USER/_PASSWORD/_DB,
 #   E2E_MYSQL_PORT/_USER/_PASSWORD/_DB
 # and, for a server that could not be started, E2E_<NAME>_MISSING="reason".
 # DIR/pids lists "name pid" for `stop`. Exit status: 0 when every requested
@@ -232,10 +232,10 @@ EOF
     missing postgres "could not create the test user (see $p/log)"
     return
   fi
-  env_set E2E_PG_PORT "$port"
-  env_set E2E_PG_USER cosocket
-  env_set E2E_PG_PASSWORD cosocket-pass
-  env_set E2E_PG_DB cosocket
+  env_set E2E_POSTGRES_PORT "$port"
+  env_set E2E_POSTGRES_USER cosocket
+  env_set E2E_POSTGRES_PASSWORD cosocket-pass
+  env_set E2E_POSTGRES_DB cosocket
 }
 
 # MariaDB (or MySQL) with a mysql_native_password user over TCP.
