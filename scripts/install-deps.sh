@@ -6,6 +6,7 @@ set -euo pipefail
 pkgs=(
   gcc g++ make pkg-config valgrind   # C suites
   luajit2                            # OpenResty's LuaJIT branch: /usr/bin/luajit
+  libpcre2-8-0                       # ngx.re (PCRE2 through the FFI)
   lua-socket                         # LuaSocket, a benchmark peer
   nginx libnginx-mod-http-lua lua-resty-core   # the OpenResty oracle
   redis-server memcached             # real servers for end-to-end tests
