@@ -235,13 +235,13 @@ client_cmd() {
 
 # The machine may be shared (other builds, other benchmarks): before each
 # measurement wait, up to QUIET_WAIT seconds, until the CPUs are idle.
-QUIET_WAIT=${QUIET_WAIT:-30}
+QUIET_WAIT=${QUIET_WAIT:-10}
 QUIET_BUSY=${QUIET_BUSY:-10}
 NOISY=0
-cpu_busy_pct() { # busy % of all CPUs over 0.3 s
+cpu_busy_pct() { # busy % of all CPUs over 0.15 s
   local a b
   a=$(awk '/^cpu / {print $2+$3+$4+$7+$8, $5+$6}' /proc/stat)
-  sleep 0.3
+  sleep 0.15
   b=$(awk '/^cpu / {print $2+$3+$4+$7+$8, $5+$6}' /proc/stat)
   awk -v a="$a" -v b="$b" 'BEGIN {split(a, x, " "); split(b, y, " ");
     busy = y[1] - x[1]; idle = y[2] - x[2];
