@@ -861,11 +861,11 @@ fn apply_bufs(fd: RawFd, o: &Opts) {
     if let Some(Err(e)) = o.sndbuf.map(|n| sys::set_sndbuf(fd, n)) {
         die(&format!("SO_SNDBUF: {e}"), 1);
     }
-    if o.rcvbuf.is_some() || o.sndbuf.is_some() {
-        // Listen again so the sizes are in place "before listen" for the
-        // window-scale computation of every future connection.
-        let _ = sys::relisten(fd, 128);
-    }
+    // Listen again: the sizes are then in place "before listen" for the
+    // window-scale computation of every future connection, and the accept
+    // queue is deep (std's 128 overflows under a burst of connects; the
+    // kernel then drops the handshake and the client retries a second later).
+    let _ = sys::relisten(fd, 1024);
 }
 
 /// Is fd 0 a pipe or a socket (so that its EOF means "the parent is gone")?
