@@ -5,7 +5,7 @@
 -- nginx line by the exact line our binding prints.  Pairs apply in order:
 -- pair k replaces the first matching line after the line pair k-1 replaced,
 -- so a line that occurs several times is only replaced where listed.  Reasons go to stderr as
--- `# known difference: ...`.  Exit 3 when a listed nginx line does not occur
+-- `known difference: ...`.  Exit 3 when a listed nginx line does not occur
 -- (the entry is stale and must be fixed), 2 on a malformed file.
 local file, scenario = arg[1], arg[2]
 
