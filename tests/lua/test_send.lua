@@ -144,7 +144,7 @@ t.both("send timeout closes the write half only", function()
 end)
 
 t.both("peer reset: send fails, then closed", function()
-    local p = t.peer("reset")
+    local p = t.peer("sleep 100;reset")
     local s = cosocket.tcp()
     s:settimeout(2000)
     assert(s:connect(H, p.port))

@@ -61,10 +61,13 @@ local numbuf = ffi_new("union { double d; uint8_t b[8]; }")
 local SIGN_BYTE = ffi.abi("le") and 7 or 0
 
 local function trunc(x)
+    local r
     if x >= 0 then
-        return floor(x)
+        r = floor(x)
+    else
+        r = ceil(x)
     end
-    return ceil(x)
+    return r
 end
 
 -- lua_isnumber: numbers and numeric strings
@@ -93,7 +96,8 @@ local function errstr()
     if r.err == nil then
         return "error"
     end
-    return ffi_str(r.err, r.err_len)
+    local e = ffi_str(r.err, r.err_len)
+    return e
 end
 
 -- A status that is neither OK nor an operation error: raise. Called (not
@@ -135,7 +139,8 @@ end
 local function io_connect(h, host, port, opts)
     local th = S.current
     if th == nil then
-        return C.cosocket_tcp_connect(h, host, #host, port, opts, res)
+        local r0 = C.cosocket_tcp_connect(h, host, #host, port, opts, res)
+        return r0
     end
     local rc = C.cosocket_tcp_connect_async(h, S.loop, th.id, host, #host,
                                            port, opts, res)
@@ -152,7 +157,8 @@ end
 local function io_send(h, data, len)
     local th = S.current
     if th == nil then
-        return C.cosocket_tcp_send(h, data, len, res)
+        local r0 = C.cosocket_tcp_send(h, data, len, res)
+        return r0
     end
     local rc = C.cosocket_tcp_send_async(h, S.loop, th.id, data, len, res)
     if rc == AGAIN then
@@ -168,7 +174,8 @@ end
 local function io_sendv(h, n)
     local th = S.current
     if th == nil then
-        return C.cosocket_tcp_sendv(h, iov, n, res)
+        local r0 = C.cosocket_tcp_sendv(h, iov, n, res)
+        return r0
     end
     local rc = C.cosocket_tcp_sendv_async(h, S.loop, th.id, iov, n, res)
     if rc == AGAIN then
@@ -184,7 +191,8 @@ end
 local function io_receive(h, kind, n)
     local th = S.current
     if th == nil then
-        return C.cosocket_tcp_receive(h, kind, n, res)
+        local r0 = C.cosocket_tcp_receive(h, kind, n, res)
+        return r0
     end
     local rc = C.cosocket_tcp_receive_async(h, S.loop, th.id, kind, n, res)
     if rc == AGAIN then
@@ -200,7 +208,8 @@ end
 local function io_until(h, it, size)
     local th = S.current
     if th == nil then
-        return C.cosocket_tcp_receiveuntil(h, it, size, res)
+        local r0 = C.cosocket_tcp_receiveuntil(h, it, size, res)
+        return r0
     end
     local rc = C.cosocket_tcp_receiveuntil_async(h, S.loop, th.id, it, size,
                                                  res)
@@ -223,7 +232,8 @@ local function read_ret(rc, err)
         if len == 0 then
             return ""
         end
-        return ffi_str(r.data, len)
+        local data = ffi_str(r.data, len)
+        return data
     elseif rc == ERROR then
         if err then
             return nil, err
@@ -411,36 +421,71 @@ local function push_str(s)
     niov = niov + 1
 end
 
-local function flatten(t)
+-- The largest key of an array table, or nil when a key is not a positive
+-- integer.
+local function array_max(t)
     local max = 0
     for k in next, t do
         if type(k) ~= "number" or k < 1 or floor(k) ~= k then
-            return "non-array table found"
+            return nil
         end
         if k > max then
             max = k
         end
     end
-    for i = 1, max do
-        local v = rawget(t, i)
-        local tv = type(v)
-        if tv == "string" then
-            push_str(v)
-        elseif tv == "number" then
-            local s = num2str(v)
-            nanchors = nanchors + 1
-            anchors[nanchors] = s
-            push_str(s)
-        elseif tv == "table" then
-            local e = flatten(v)
-            if e then
-                return e
+    return max
+end
+
+-- Iterative (recursion would abort JIT traces): `stack` holds the tables
+-- being walked, their next index and their size, three slots per level.
+local stack = {}
+
+local function unwind(depth, msg)
+    for k = 1, depth * 3 do
+        stack[k] = nil
+    end
+    return msg
+end
+
+local function flatten(root)
+    local t, i, max = root, 1, array_max(root)
+    if max == nil then
+        return "non-array table found"
+    end
+    local depth = 0
+    while true do
+        if i <= max then
+            local v = rawget(t, i)
+            i = i + 1
+            local tv = type(v)
+            if tv == "string" then
+                push_str(v)
+            elseif tv == "number" then
+                local str = num2str(v)
+                nanchors = nanchors + 1
+                anchors[nanchors] = str
+                push_str(str)
+            elseif tv == "table" then
+                local m = array_max(v)
+                if m == nil then
+                    return unwind(depth, "non-array table found")
+                end
+                local b = depth * 3
+                stack[b + 1], stack[b + 2], stack[b + 3] = t, i, max
+                depth = depth + 1
+                t, i, max = v, 1, m
+            else
+                return unwind(depth, "bad data type " .. tv .. " found")
             end
+        elseif depth == 0 then
+            return nil
         else
-            return "bad data type " .. tv .. " found"
+            depth = depth - 1
+            local b = depth * 3
+            t, i, max = stack[b + 1], stack[b + 2], stack[b + 3]
+            stack[b + 1] = nil
         end
     end
-    return nil
 end
 
 local function clear_anchors()
@@ -491,7 +536,8 @@ function methods.send(self, ...)
         return a, b
     end
     if rc == OK then
-        return tonumber(res[0].value)
+        local v = tonumber(res[0].value)
+        return v
     elseif rc == ERROR then
         return nil, e or errstr()
     end
@@ -756,7 +802,8 @@ function methods.getreusedtimes(self, ...)
     end
     local rc = C.cosocket_tcp_getreusedtimes(h, res)
     if rc == OK then
-        return tonumber(res[0].value)
+        local v = tonumber(res[0].value)
+        return v
     elseif rc == ERROR then
         return nil, errstr()
     end
@@ -822,7 +869,8 @@ function methods.getoption(self, option)
     end
     local rc = C.cosocket_tcp_getoption(h, option, #option, res)
     if rc == OK then
-        return tonumber(res[0].value)
+        local v = tonumber(res[0].value)
+        return v
     elseif rc == ERROR or rc == INVALID_ARGUMENT then
         return nil, errstr()
     end
@@ -838,7 +886,8 @@ function methods.getfd(self)
     local h = get_handle(self)
     local rc = C.cosocket_tcp_getfd(h, res)
     if rc == OK then
-        return tonumber(res[0].value)
+        local v = tonumber(res[0].value)
+        return v
     elseif rc == ERROR then
         return nil, errstr()
     end

@@ -1,0 +1,130 @@
+-- The hot paths compile. Blocking send/receive loops against a lineecho
+-- peer run under jit.v (one log per loop) with hotloop=10:
+--   * string send + receive("*l"): a loop trace must be recorded for the
+--     loop itself (everything inlined into one trace);
+--   * receiveany + a receiveuntil iterator: the same;
+--   * nested-table send + sized receive: the flattening has inner loops, so
+--     the loop is compiled as linked traces; at least one trace must be
+--     recorded in the binding;
+-- and no trace may abort on an NYI inside the binding.
+--
+--   luajit tests/lua/jit_trace.lua      (LUA_PATH as set by run.sh)
+
+local t = require "t"
+local cosocket = require "cosocket"
+local jit_v = require "jit.v"
+
+local H = "127.0.0.1"
+local N = 3000
+
+local peer = t.peer(nil, "--mode lineecho --quiet")
+
+local s = cosocket.tcp()
+s:settimeout(5000)
+assert(s:connect(H, peer.port))
+
+local loops = {}   -- name -> { line = first line of the loop, log = text }
+
+local function traced(name, fn)
+    local log = os.tmpname()
+    jit_v.on(log)
+    local line = fn()
+    jit_v.off()
+    local f = assert(io.open(log, "rb"))
+    loops[name] = { line = line, log = f:read("*a") }
+    f:close()
+    os.remove(log)
+end
+
+jit.opt.start("hotloop=10")
+
+traced("line", function()
+    local first = debug.getinfo(1, "l").currentline + 1
+    for i = 1, N do
+        local n = s:send("ping\n")
+        local l = s:receive()
+        if n ~= 5 or l ~= "ping" then
+            error("bad round trip " .. i .. ": " .. tostring(l))
+        end
+    end
+    return first
+end)
+
+traced("any", function()
+    local reader = s:receiveuntil("\n")
+    local first = debug.getinfo(1, "l").currentline + 1
+    for i = 1, N do
+        s:send("abc\n")
+        local a = s:receiveany(2)
+        local b = reader()
+        if a ~= "ab" or b ~= "c" then
+            error("bad receiveany/receiveuntil round trip " .. i)
+        end
+    end
+    return first
+end)
+
+traced("table", function()
+    local req = { "GET ", "/x", { " ", 1 }, "\n" }
+    local first = debug.getinfo(1, "l").currentline + 1
+    for i = 1, N do
+        local n = s:send(req)
+        local l = s:receive(8)
+        if n ~= 9 or l ~= "GET /x 1" then
+            error("bad table round trip " .. i .. ": " .. tostring(l))
+        end
+        s:receive(1)
+    end
+    return first
+end)
+
+s:close()
+
+-- jit.v prints file names without their directory
+local module_files = { "cosocket%.lua", "tcp%.lua", "sched%.lua",
+                       "coroutine%.lua", "cdef%.lua", "udp%.lua" }
+
+local function show(name)
+    return "jit.v output of the " .. name .. " loop:\n" .. loops[name].log
+end
+
+for _, name in ipairs { "line", "any" } do
+    t.test("a loop trace was recorded for the " .. name .. " loop", function()
+        local pat = "%[TRACE%s+%d+ jit_trace%.lua:" .. loops[name].line .. " loop%]"
+        t.ok(loops[name].log:find(pat), "no loop trace at jit_trace.lua:"
+             .. loops[name].line .. "; " .. show(name))
+    end)
+end
+
+t.test("the table loop compiled to traces in the binding", function()
+    local n = 0
+    for line in loops.table.log:gmatch("[^\n]+") do
+        if line:find("^%[TRACE%s+%d+ ") and line:find("tcp%.lua") then
+            n = n + 1
+        end
+    end
+    t.ok(n >= 1, "no trace in tcp.lua; " .. show("table"))
+end)
+
+t.test("no NYI abort inside the binding", function()
+    local bad = {}
+    for _, name in ipairs { "line", "any", "table" } do
+        for line in loops[name].log:gmatch("[^\n]+") do
+            if line:find("NYI") then
+                for _, m in ipairs(module_files) do
+                    if line:find(m) then
+                        bad[#bad + 1] = name .. ": " .. line
+                        break
+                    end
+                end
+            end
+        end
+    end
+    t.eq(table.concat(bad, "\n"), "", "NYI aborts in the binding")
+end)
+
+for _, name in ipairs { "line", "any", "table" } do
+    print("# " .. show(name):gsub("\n", "\n#   "))
+end
+
+t.done()
