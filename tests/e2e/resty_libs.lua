@@ -12,11 +12,21 @@ local e2e = require "e2e"
 local cosocket = e2e.cosocket
 local ngx = cosocket.ngx { global = true }
 
-local T = e2e.suite("resty-libs", { "redis", "memcached" })
+local T = e2e.suite("resty-libs", { "redis", "memcached", "http", "postgres", "mysql" })
 local check, eq, ok, le, ge = e2e.check, e2e.eq, e2e.ok, e2e.le, e2e.ge
 
 local has_redis, redis = pcall(require, "resty.redis")
 local has_memc, memcached = pcall(require, "resty.memcached")
+-- lua-resty-mysql requires resty.sha256 (lua-resty-string), which calls
+-- OpenSSL through ffi.C: inside nginx those symbols are global; here the
+-- program loads libcrypto globally itself.
+pcall(require("ffi").load, "crypto", true)
+local has_mysql, mysql = pcall(require, "resty.mysql")
+local has_pgmoon, pgmoon = pcall(require, "pgmoon")
+local has_http, http = pcall(require, "resty.http")
+local function skip_unless(has, mod, name)
+  return { skip = not has and (name .. " not found: " .. tostring(mod):sub(1, 200)) or nil }
+end
 
 local function new_redis(a, pool)
   local red = assert(redis:new())
@@ -114,5 +124,128 @@ T:test("lua-resty-memcached: set/get/get-multi/incr/stats, keepalive", function(
   eq(m2:get_reused_times(), 1)
   m2:close()
 end, { skip = not has_memc and ("resty.memcached not found: " .. tostring(memcached)) or nil })
+
+T:test("lua-resty-mysql: login, queries, NULL, errors, pool of 5", function(a)
+  local m = a.mysql
+  local function conn(pool)
+    local db = assert(mysql:new())
+    db:set_timeout(3000)
+    local okc, err, errcode, sqlstate = db:connect {
+      host = m.host, port = m.port, database = e2e.getenv("E2E_MYSQL_DB", "cosocket"),
+      user = e2e.getenv("E2E_MYSQL_USER", "cosocket"), password = e2e.getenv("E2E_MYSQL_PASSWORD", "cosocket-pass"),
+      pool = pool, pool_size = pool and 5 or nil, backlog = pool and 100 or nil,
+    }
+    if not okc then error("connect: " .. tostring(err) .. " " .. tostring(errcode) .. " " .. tostring(sqlstate)) end
+    return db
+  end
+  local db = conn()
+  local res = check("query", db:query("SELECT 1 AS one, NULL AS nothing, 'x' AS s"))
+  eq(res[1].one, 1); eq(res[1].nothing, ngx.null); eq(res[1].s, "x")
+  local r, err, errcode = db:query("SELECT * FROM no_such_table")
+  eq(r, nil); eq(errcode, 1146, "error code (" .. tostring(err) .. ")")
+  check("drop", db:query("DROP TABLE IF EXISTS resty_t"))
+  check("create", db:query("CREATE TABLE resty_t (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(20))"))
+  res = check("insert", db:query("INSERT INTO resty_t (v) VALUES ('a'), ('b')"))
+  eq(res.affected_rows, 2)
+  res, err = db:query("SELECT v FROM resty_t ORDER BY id; SELECT COUNT(*) AS n FROM resty_t")
+  ok(res, "multi", err); eq(res[1].v, "a"); eq(err, "again", "more results")
+  local res2, err2 = db:read_result()
+  ok(res2, "second result set", err2); eq(tonumber(res2[1].n), 2)
+  check("drop", db:query("DROP TABLE resty_t"))
+  check("set_keepalive", db:set_keepalive(10000, 10))
+  local ids, fresh = {}, 0
+  local threads = {}
+  for i = 1, 50 do
+    threads[i] = ngx.thread.spawn(function()
+      for _ = 1, 4 do
+        local d = conn("resty-mysql-pool")
+        if d:get_reused_times() == 0 then fresh = fresh + 1 end
+        local rr = check("query", d:query("SELECT CONNECTION_ID() AS id"))
+        ids[rr[1].id] = true
+        check("set_keepalive", d:set_keepalive(0, 5))
+      end
+    end)
+  end
+  for i = 1, 50 do ok(ngx.thread.wait(threads[i]), "thread " .. i) end
+  local n = 0
+  for _ in pairs(ids) do n = n + 1 end
+  le(n, 5, "server connections"); eq(fresh, n)
+  e2e.note("lua-resty-mysql: 200 queries by 50 threads -> %d server connections", n)
+end, skip_unless(has_mysql, mysql, "resty.mysql"))
+
+T:test("pgmoon (socket_type nginx): md5 login, queries, NULL, keepalive", function(a)
+  local p = a.postgres
+  local function conn()
+    local pg = pgmoon.new {
+      host = p.host, port = tostring(p.port), database = e2e.getenv("E2E_POSTGRES_DB", "cosocket"),
+      user = e2e.getenv("E2E_POSTGRES_USER", "cosocket"), password = e2e.getenv("E2E_POSTGRES_PASSWORD", "cosocket-pass"),
+      socket_type = "nginx", pool_name = "resty-pgmoon", pool_size = 5, backlog = 100,
+    }
+    check("connect", pg:connect())
+    return pg
+  end
+  local pg = conn()
+  local res = check("query", pg:query("SELECT 1 AS one, NULL AS nothing, 'x'::text AS s"))
+  eq(res[1].one, 1); eq(res[1].nothing, nil, "NULL (pgmoon leaves it out)"); eq(res[1].s, "x")
+  local r, err = pg:query("SELECT * FROM no_such_table")
+  eq(r, nil); ok(tostring(err):find("no_such_table"), "error", err)
+  res = check("multi", pg:query("SELECT 1 AS a; SELECT 2 AS b"))
+  eq(res[2][1].b, 2)
+  eq(pg:escape_literal("a'b"), "'a''b'")
+  check("keepalive", pg:keepalive(10000, 10))
+  local threads, fresh, pids = {}, 0, {}
+  for i = 1, 20 do
+    threads[i] = ngx.thread.spawn(function()
+      for _ = 1, 3 do
+        local c = conn()
+        if c.sock:getreusedtimes() == 0 then fresh = fresh + 1 end
+        local rr = check("query", c:query("SELECT pg_backend_pid() AS pid"))
+        pids[rr[1].pid] = true
+        check("keepalive", c:keepalive(0, 5))
+      end
+    end)
+  end
+  for i = 1, 20 do ok(ngx.thread.wait(threads[i]), "thread " .. i) end
+  local n = 0
+  for _ in pairs(pids) do n = n + 1 end
+  e2e.note("pgmoon: 60 queries by 20 threads -> %d backends (%d fresh connections)", n, fresh)
+  le(n, 5, "backends"); ok(fresh == n or fresh == n - 1, "fresh connections")
+end, skip_unless(has_pgmoon, pgmoon, "pgmoon"))
+
+T:test("lua-resty-http: request_uri, streaming body reader, chunked, keepalive", function(a)
+  local h = a.http
+  local base = "http://" .. h.host .. ":" .. h.port
+  local httpc = assert(http.new())
+  local res, err = httpc:request_uri(base .. "/hello.txt")
+  ok(res, "request_uri", err)
+  eq(res.status, 200); eq(res.body, "hello, cosocket\n")
+  res, err = httpc:request_uri(base .. "/chunked.shtml")
+  ok(res, "chunked", err)
+  eq(res.headers["Transfer-Encoding"], "chunked")
+  ok(res.body:find("chunk%-end\n$"), "chunked body end")
+  local chunked_len = #res.body
+  -- the streaming reader runs receive() inside its own coroutine.wrap
+  httpc = assert(http.new())
+  check("connect", httpc:connect { scheme = "http", host = h.host, port = h.port })
+  local r2 = check("request", httpc:request { path = "/chunked.shtml", headers = { Host = "cosocket.test" } })
+  local reader = r2.body_reader
+  local total, pieces = 0, 0
+  repeat
+    local chunk, rerr = reader(4096)
+    if rerr then error("body_reader: " .. rerr) end
+    if chunk then total = total + #chunk; pieces = pieces + 1 end
+  until not chunk
+  eq(total, chunked_len, "streamed body length")
+  check("set_keepalive", httpc:set_keepalive(10000, 10))
+  local httpc2 = assert(http.new())
+  check("connect", httpc2:connect { scheme = "http", host = h.host, port = h.port })
+  -- request_uri pooled its connection too: fresh, then reused by the
+  -- second request_uri, the streaming request, and now
+  eq(httpc2:get_reused_times(), 3, "keepalive reuse")
+  local r3 = check("request", httpc2:request { path = "/echo?x=1" })
+  eq(r3:read_body(), "GET /echo x=1\n")
+  httpc2:close()
+  e2e.note("lua-resty-http: chunked body %d bytes streamed in %d pieces", total, pieces)
+end, skip_unless(has_http, http, "resty.http"))
 
 T:run()
