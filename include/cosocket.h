@@ -95,6 +95,10 @@ typedef enum cosocket_op {
   COSOCKET_OP_CONNECT = 0,
   COSOCKET_OP_SEND = 1,
   COSOCKET_OP_RECEIVE = 2,
+  /**
+   * `cosocket_tcp_sslhandshake_async`.
+   */
+  COSOCKET_OP_HANDSHAKE = 3,
 } cosocket_op;
 
 /**
@@ -103,6 +107,16 @@ typedef enum cosocket_op {
  * (the loop's owner). Other threads may only call `cosocket_loop_post`.
  */
 typedef struct cosocket_loop cosocket_loop;
+
+/**
+ * An opaque TLS session, for resuming it on a later connection (pass it to
+ * `cosocket_tcp_sslhandshake`). Every handle the library returns is a new
+ * one that the caller releases with `cosocket_ssl_session_free`; it stays
+ * valid after its connection is gone. A session is live while its
+ * connection is: TLS 1.3 servers send resumption tickets after the
+ * handshake, with their first response, and those are added to it.
+ */
+typedef struct cosocket_ssl_session cosocket_ssl_session;
 
 /**
  * An opaque TCP cosocket. Create with `cosocket_tcp_new`, release with
@@ -621,6 +635,117 @@ enum cosocket_status cosocket_tcp_getfd(struct cosocket_tcp *sock, struct cosock
 enum cosocket_status cosocket_pool_get_stats(const char *key,
                                              size_t key_len,
                                              struct cosocket_pool_stats *out);
+
+/**
+ * Releases a session handle. NULL and freed handles are ignored.
+ */
+void cosocket_ssl_session_free(struct cosocket_ssl_session *session);
+
+/**
+ * Whether the session can resume a connection yet (it holds a TLS 1.2
+ * session or an unused TLS 1.3 ticket). False for a bad handle.
+ */
+bool cosocket_ssl_session_resumable(const struct cosocket_ssl_session *session);
+
+/**
+ * `sslhandshake(reused_session, server_name, ssl_verify)` (blocking, bounded
+ * by the socket's *connect* timeout). The socket must be connected.
+ *
+ * - `session`: a session to resume (NULL: a full handshake).
+ * - `server_name`/`len`: SNI, and with `verify` the name the certificate
+ *   must match (NULL or empty: no SNI, no name check; an IP address is
+ *   checked against the certificate's IP addresses and sent without SNI).
+ * - `verify`: verify the certificate chain against the trusted store set
+ *   with `cosocket_tcp_settrustedstore`, else the system's
+ *   (/etc/ssl/certs/ca-certificates.crt on Debian; `SSL_CERT_FILE` and
+ *   `SSL_CERT_DIR` override).
+ * - `want_session`: write a new session handle into `*out_session` (NULL
+ *   otherwise; `out_session` itself may be NULL).
+ *
+ * OK: `result.value` is 1, or 2 when the connection was TLS already (e.g.
+ * reused from the pool): then nothing is done, and no session handle is
+ * written if `session` was passed (OpenResty returns the caller's own).
+ * ERROR: "closed", "socket busy connecting/reading/writing" (the
+ * connection stays as it was); "timeout", "handshake failed",
+ * "certificate host mismatch", "N: <OpenSSL verify text>" (e.g. "20:
+ * unable to get local issuer certificate", "18: self-signed certificate",
+ * "10: certificate has expired"): the connection is closed. During the
+ * handshake other calls get "socket busy connecting".
+ */
+enum cosocket_status cosocket_tcp_sslhandshake(struct cosocket_tcp *sock,
+                                               const struct cosocket_ssl_session *session,
+                                               const char *server_name,
+                                               size_t server_name_len,
+                                               bool verify,
+                                               bool want_session,
+                                               struct cosocket_ssl_session **out_session,
+                                               struct cosocket_result *out);
+
+/**
+ * Starts an `sslhandshake` on `lp` (arguments as for
+ * `cosocket_tcp_sslhandshake`). OK/ERROR: finished now, as the blocking
+ * call. AGAIN: `token` will come out of `cosocket_loop_wait`; then call
+ * `cosocket_tcp_result` with `COSOCKET_OP_HANDSHAKE` (value 1 or 2 as
+ * above) and, for the session, `cosocket_tcp_getsslsession`.
+ */
+enum cosocket_status cosocket_tcp_sslhandshake_async(struct cosocket_tcp *sock,
+                                                     struct cosocket_loop *lp,
+                                                     uint64_t token,
+                                                     const struct cosocket_ssl_session *session,
+                                                     const char *server_name,
+                                                     size_t server_name_len,
+                                                     bool verify,
+                                                     bool want_session,
+                                                     struct cosocket_ssl_session **out_session,
+                                                     struct cosocket_result *out);
+
+/**
+ * The connection's TLS session (OpenResty's `getsslsession`), as a new
+ * handle in `*out_session`. ERROR "closed" when not connected, "no session"
+ * on a plain connection.
+ */
+enum cosocket_status cosocket_tcp_getsslsession(struct cosocket_tcp *sock,
+                                                struct cosocket_ssl_session **out_session,
+                                                struct cosocket_result *out);
+
+/**
+ * `result.value` 1 if the connection's TLS handshake resumed a session,
+ * 0 if it was a full handshake. ERROR "closed" / "no session" as above.
+ */
+enum cosocket_status cosocket_tcp_sslresumed(struct cosocket_tcp *sock,
+                                             struct cosocket_result *out);
+
+/**
+ * `setclientcert(cert, key)`: the client certificate chain (PEM, leaf
+ * first) and its private key (PEM: PKCS#8, PKCS#1 or SEC1) that later
+ * handshakes of this socket present when the server asks. Both NULL (or
+ * empty) clears them. Kept across connections.
+ *
+ * ERROR "client certificate must be supplied with corresponding private
+ * key" when only one is given, "invalid client certificate chain" when no
+ * certificate parses, "ssl set client private key failed" when the key does
+ * not parse or does not match the certificate.
+ */
+enum cosocket_status cosocket_tcp_setclientcert(struct cosocket_tcp *sock,
+                                                const char *cert_pem,
+                                                size_t cert_len,
+                                                const char *key_pem,
+                                                size_t key_len,
+                                                struct cosocket_result *out);
+
+/**
+ * `settrustedstore(store)`: the CA certificates (PEM, one or more) that the
+ * next `sslhandshake` with `verify` trusts instead of the system store;
+ * NULL/empty: back to the system store. As in OpenResty it applies to the
+ * next handshake of the current connection only, needs a connection
+ * (ERROR "closed") and fails once the connection is TLS ("ssl handshake
+ * already done; trusted store cannot be changed on an established TLS
+ * connection"). ERROR "invalid trusted store" when no certificate parses.
+ */
+enum cosocket_status cosocket_tcp_settrustedstore(struct cosocket_tcp *sock,
+                                                  const char *pem,
+                                                  size_t len,
+                                                  struct cosocket_result *out);
 
 /**
  * Describes a status (a `cosocket_status` value) in English ("ok", "invalid handle", ...). Static string.

@@ -34,6 +34,9 @@ pub struct IdleConn {
     pub reused: u32,
     pub unix: bool,
     pub nodelay: bool,
+    /// The TLS state of a connection that did `sslhandshake` (OpenResty pools
+    /// TLS connections with their TLS state).
+    pub tls: Option<std::sync::Arc<crate::tls::TlsConn>>,
 }
 
 /// What a connect gets from the pool.
@@ -477,7 +480,12 @@ fn watcher_main(epfd: i32, wakefd: i32, pid: u32) {
                 unsafe { libc::read(wakefd, (&mut buf as *mut u64).cast(), 8) };
                 continue;
             }
-            // Data, FIN or RST on an idle connection: it cannot be reused.
+            // Data, FIN or RST on an idle connection: it cannot be reused,
+            // unless all that came is TLS-layer records (a TLS 1.3 session
+            // ticket sent after the response), which are consumed.
+            if tls_still_clean(&g, ev.u64) {
+                continue;
+            }
             drop_idle(&mut g, ev.u64, false);
         }
         let now = Instant::now();
@@ -504,6 +512,19 @@ fn watcher_main(epfd: i32, wakefd: i32, pid: u32) {
                 .clamp(1, i32::MAX as u128) as i32,
         };
     }
+}
+
+/// For an idle TLS connection that became readable: absorbs TLS-layer
+/// records and tells whether the connection is still clean.
+fn tls_still_clean(g: &Registry, id: u64) -> bool {
+    let Some(key) = g.owners.get(&id) else {
+        return false;
+    };
+    g.pools
+        .get(key)
+        .and_then(|p| p.idle.iter().find(|i| i.id == id))
+        .and_then(|i| i.conn.tls.as_ref().map(|t| t.absorb_idle(i.conn.fd)))
+        .unwrap_or(false)
 }
 
 /// Closes and removes an idle connection (peer activity or idle timeout).

@@ -13,12 +13,14 @@ mod codec_api;
 mod handles;
 mod loop_api;
 mod tcp_api;
+mod tls_api;
 mod types;
 mod udp_api;
 
 pub use codec_api::*;
 pub use loop_api::*;
 pub use tcp_api::*;
+pub use tls_api::*;
 pub use types::*;
 pub use udp_api::*;
 

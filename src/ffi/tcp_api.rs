@@ -35,7 +35,7 @@ fn put(out: *mut cosocket_result, r: cosocket_result) {
     }
 }
 
-fn ok_value(out: *mut cosocket_result, value: i64) -> cosocket_status {
+pub(super) fn ok_value(out: *mut cosocket_result, value: i64) -> cosocket_status {
     put(
         out,
         cosocket_result {
@@ -47,7 +47,7 @@ fn ok_value(out: *mut cosocket_result, value: i64) -> cosocket_status {
 }
 
 /// Writes an error; owned texts are kept alive by the socket.
-fn fail(sock: Option<&Tcp>, out: *mut cosocket_result, e: &Error) -> cosocket_status {
+pub(super) fn fail(sock: Option<&Tcp>, out: *mut cosocket_result, e: &Error) -> cosocket_status {
     let (ptr, len) = match (e.static_str(), sock) {
         (Some(s), _) => (s.as_ptr(), s.len()),
         (None, Some(t)) => {
@@ -153,7 +153,7 @@ macro_rules! loop_or_return {
     }};
 }
 
-unsafe fn bytes<'a>(p: *const u8, len: usize) -> Option<&'a [u8]> {
+pub(super) unsafe fn bytes<'a>(p: *const u8, len: usize) -> Option<&'a [u8]> {
     if len == 0 {
         return Some(&[]);
     }
@@ -571,6 +571,7 @@ pub extern "C" fn cosocket_tcp_result(
                 Some(r) => read_outcome(&t, out, r),
                 None => cosocket_status::NoResult,
             },
+            3 => super::tls_api::handshake_result(&t, out),
             _ => fail(Some(&t), out, &Error::arg("bad op")),
         }
     })

@@ -78,6 +78,8 @@ pub enum cosocket_op {
     Connect = 0,
     Send = 1,
     Receive = 2,
+    /// `cosocket_tcp_sslhandshake_async`.
+    Handshake = 3,
 }
 
 /// Connect options (OpenResty's options table). Zeroed means defaults.

@@ -1,5 +1,7 @@
 //! setkeepalive: checking a connection clean and handing it to its pool.
 
+use std::sync::Arc;
+
 use super::{Tcp, lock, state, sys};
 use crate::error::{Error, Result};
 use crate::pool::{self, IdleConn};
@@ -23,7 +25,9 @@ impl Tcp {
             if rd.eof() {
                 return Err(Error::CLOSED);
             }
-            if rd.unread() > 0 {
+            // Over TLS, plaintext decrypted (or ciphertext read) but not
+            // handed out counts too.
+            if rd.unread() > 0 || rd.tls.as_ref().is_some_and(|t| t.has_unread()) {
                 return Err(Error::op("unread data in buffer"));
             }
         }
@@ -39,7 +43,13 @@ impl Tcp {
         // Take the connection exclusively (a concurrent call may have raced us).
         self.state.take_for_close()?;
         let fd = self.fd();
-        if !matches!(sys::readable_now(fd), Ok(false)) {
+        let tls = lock(&self.rd).tls.clone();
+        let clean = match &tls {
+            None => matches!(sys::readable_now(fd), Ok(false)),
+            // TLS-layer records (a TLS 1.3 session ticket) are consumed.
+            Some(t) => t.absorb_idle(fd),
+        };
+        if !clean {
             // Data, EOF or an error pending: not safe for the next user.
             self.release_fd(true);
             return Err(Error::op("connection in dubious state"));
@@ -55,6 +65,7 @@ impl Tcp {
             reused,
             unix,
             nodelay,
+            tls,
         };
         let size = size.map_or(pool::DEFAULT_POOL_SIZE, |s| {
             s.min((usize::MAX >> 1) as i64) as usize
@@ -72,6 +83,10 @@ impl Tcp {
     pub(super) fn install_pooled(&self, conn: IdleConn) {
         self.install(conn.fd, conn.unix);
         lock(&self.wr).set_nodelay_known(conn.nodelay);
+        if let Some(t) = conn.tls {
+            lock(&self.rd).tls = Some(Arc::clone(&t));
+            lock(&self.wr).tls = Some(t);
+        }
         let mut m = lock(&self.meta);
         m.reused = conn.reused + 1;
         m.counted = true;

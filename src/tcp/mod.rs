@@ -16,7 +16,8 @@ mod keepalive;
 mod options;
 mod read;
 pub mod state;
-mod sys;
+pub(crate) mod sys;
+mod tls;
 mod write;
 
 use std::os::fd::RawFd;
@@ -28,6 +29,7 @@ pub use addr::{Target, is_unix, parse as parse_target, resolve};
 pub use connect::ConnectOpts;
 pub use options::SockOption;
 pub use read::{ReadOutcome, ReadRequest, UntilIter};
+pub use tls::{HandshakeOpts, Handshaked};
 
 use crate::error::{Error, Result};
 use crate::event_loop::{EventLoop, Source};
@@ -62,6 +64,8 @@ pub struct Tcp {
     rd: Mutex<read::Reader>,
     wr: Mutex<write::Writer>,
     meta: Mutex<Meta>,
+    /// TLS settings and the async handshake (not touched by plain I/O).
+    tls: Mutex<tls::TlsSlot>,
 }
 
 /// Connection facts that change only under an exclusive operation.
@@ -100,6 +104,7 @@ impl Tcp {
             rd: Mutex::new(read::Reader::default()),
             wr: Mutex::new(write::Writer::default()),
             meta: Mutex::new(Meta::default()),
+            tls: Mutex::new(tls::TlsSlot::default()),
         }
     }
 
@@ -215,6 +220,7 @@ impl Tcp {
             // timeout: wake it (EOF / EPIPE) before release_fd takes the locks.
             sys::shutdown(self.fd());
         }
+        lock(&self.tls).cancel();
         self.state.set(0);
         self.release_fd(true);
     }
@@ -272,7 +278,9 @@ impl Source for Tcp {
     fn on_ready(self: Arc<Self>, lp: &EventLoop, readable: bool, writable: bool) {
         let s = self.state.get();
         if s & (state::CONNECTING | state::RESOLVING) != 0 {
-            if writable || readable {
+            if s & state::OPEN != 0 {
+                self.drive_handshake(lp); // TLS handshake on an open connection
+            } else if writable || readable {
                 self.drive_connect(lp);
             }
             return;
@@ -291,7 +299,11 @@ impl Source for Tcp {
             Slot::Read => {
                 let s = self.state.get();
                 if s & (state::CONNECTING | state::RESOLVING) != 0 {
-                    self.connect_timed_out(lp)
+                    if s & state::OPEN != 0 {
+                        self.handshake_timed_out(lp)
+                    } else {
+                        self.connect_timed_out(lp)
+                    }
                 } else {
                     self.drive_read(lp, true)
                 }

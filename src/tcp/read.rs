@@ -80,6 +80,8 @@ pub(super) struct Reader {
     /// A finished async receive waiting to be fetched, and whether it closes
     /// the read half.
     result: Option<(Got, bool)>,
+    /// The TLS layer, once `sslhandshake` succeeded (shared with the writer).
+    pub(super) tls: Option<Arc<crate::tls::TlsConn>>,
 }
 
 impl Reader {
@@ -90,6 +92,7 @@ impl Reader {
         self.last_until = 0;
         self.pending = None;
         self.result = None;
+        self.tls = None;
     }
 
     pub(super) fn unread(&self) -> usize {
@@ -165,7 +168,12 @@ fn progress(fd: i32, rd: &mut Reader, op: &mut Op, blocking: bool, timeout_ms: u
             }
             rd.rcvtimeo = timeout_ms;
         }
-        match sys::recv(fd, rd.buf.spare(want), !blocking) {
+        let got = match &rd.tls {
+            None => sys::recv(fd, rd.buf.spare(want), !blocking),
+            // Decrypted bytes, with recv's EOF/EAGAIN/errno contract.
+            Some(tls) => tls.recv(fd, rd.buf.spare(want), !blocking),
+        };
+        match got {
             Ok(0) => rd.eof = true,
             Ok(n) => {
                 rd.buf.commit(n);

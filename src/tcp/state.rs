@@ -121,6 +121,34 @@ impl State {
         })
     }
 
+    /// Enters a TLS handshake (`OPEN | CONNECTING`: "socket busy connecting"
+    /// for everyone else): closed, then busy checks, as OpenResty orders them.
+    pub fn begin_handshake(&self) -> Result<u32> {
+        self.update(|s| {
+            if s & RESOLVING != 0 {
+                return Err(Error::CLOSED);
+            }
+            if s & CONNECTING != 0 {
+                return Err(Error::BUSY_CONNECTING);
+            }
+            if s & OPEN == 0 || s & (RD_CLOSED | WR_CLOSED) != 0 {
+                return Err(Error::CLOSED);
+            }
+            self.check_idle(s)?;
+            Ok(s | CONNECTING)
+        })
+    }
+
+    /// Leaves a TLS handshake that did not close the connection.
+    pub fn end_handshake(&self) {
+        let _ = self.update(|s| {
+            if s & OPEN == 0 {
+                return Err(Error::CLOSED); // aborted meanwhile: stay closed
+            }
+            Ok(s & !CONNECTING)
+        });
+    }
+
     /// Moves from resolving to the TCP handshake.
     pub fn resolved(&self) {
         let _ = self.update(|s| Ok((s & !RESOLVING) | CONNECTING));

@@ -10,11 +10,11 @@ use crate::event_loop::EventLoop;
 
 pub(super) struct PendingWrite {
     /// The bytes not yet sent (copied: the caller's buffers are free to go).
-    data: Vec<u8>,
-    off: usize,
-    total: usize,
-    token: u64,
-    deadline: Instant,
+    pub(super) data: Vec<u8>,
+    pub(super) off: usize,
+    pub(super) total: usize,
+    pub(super) token: u64,
+    pub(super) deadline: Instant,
 }
 
 #[derive(Default)]
@@ -25,8 +25,10 @@ pub(super) struct Writer {
     nodelay: bool,
     /// The connection is a unix socket (no TCP options).
     pub(super) unix: bool,
-    pending: Option<PendingWrite>,
+    pub(super) pending: Option<PendingWrite>,
     result: Option<(Result<usize>, bool)>,
+    /// The TLS layer, once `sslhandshake` succeeded (shared with the reader).
+    pub(super) tls: Option<Arc<crate::tls::TlsConn>>,
 }
 
 impl Writer {
@@ -35,6 +37,7 @@ impl Writer {
         self.nodelay = false;
         self.pending = None;
         self.result = None;
+        self.tls = None;
     }
 
     /// Marks TCP_NODELAY as already set (a pooled connection keeps it).
@@ -87,6 +90,9 @@ impl Tcp {
         let mut wr = lock(&self.wr);
         let fd = self.fd();
         self.prepare_send(&mut wr, fd);
+        if let Some(tls) = wr.tls.clone() {
+            return self.tls_send(&tls, fd, bufs); // `wr` held, as below
+        }
         let timeout = self.send_timeout_ms();
         if wr.sndtimeo != timeout {
             if let Err(e) = sys::set_io_timeout(fd, libc::SO_SNDTIMEO, timeout) {
@@ -153,6 +159,9 @@ impl Tcp {
         let mut wr = lock(&self.wr);
         let fd = self.fd();
         self.prepare_send(&mut wr, fd);
+        if let Some(tls) = wr.tls.clone() {
+            return self.tls_send_start(lp, token, wr, &tls, bufs, total);
+        }
         let mut sent = 0;
         let mut owned = nonempty(bufs);
         let mut slices: &mut [IoSlice<'_>] = &mut owned;
@@ -220,6 +229,8 @@ impl Tcp {
                 return Some(d);
             }
             Some((Err(Error::TIMEOUT), true))
+        } else if let Some(tls) = wr.tls.clone() {
+            self.tls_drive_send(&tls, fd, &mut p)
         } else {
             let mut out = None;
             loop {
