@@ -17,6 +17,7 @@ local ngx_compat = type(cosocket.ngx) == "function" and cosocket.ngx() or nil
 local T = {
   side = "cosocket",
   tcp = cosocket.tcp,
+  udp = cosocket.udp,
   stream = cosocket.stream,
   connect = cosocket.connect,
   sleep = cosocket.sleep,

@@ -10,6 +10,7 @@ function M.run()
   local T = {
     side = "nginx",
     tcp = ngx.socket.tcp,
+    udp = ngx.socket.udp,
     stream = ngx.socket.stream,
     connect = ngx.socket.connect,
     sleep = ngx.sleep,
