@@ -283,7 +283,12 @@ function Suite:run()
       print("skip - " .. label .. ": " .. case.opts.skip)
     else
       local t0 = M.now_ms()
-      local ok, err = pcall(M.in_scheduler, function() return case.fn(self.addr) end)
+      local ok, err
+      if case.opts.outside then -- blocking calls, no scheduler
+        ok, err = xpcall(case.fn, debug.traceback, self.addr)
+      else
+        ok, err = pcall(M.in_scheduler, function() return case.fn(self.addr) end)
+      end
       if ok then
         passed = passed + 1
         print(string.format("ok - %s (%.0f ms)", label, M.now_ms() - t0))

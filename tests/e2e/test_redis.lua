@@ -202,6 +202,35 @@ for _, f in ipairs(e2e.factories) do
     r2:close()
   end)
 
+  T:test("CLIENT KILL then an immediate connect: a stale hand-out fails cleanly" .. tag, function(a)
+    -- No wait between the kill and the connect: the idle watcher races the
+    -- connect. A connection handed out before the watcher saw the FIN must
+    -- fail with "closed"/"connection reset by peer" on first use, never
+    -- return another client's data or hang.
+    local pool = prefix .. "killed-now"
+    local adm = admin(a)
+    local stale, n = 0, 50
+    for _ = 1, n do
+      local r = connect(tcp, a, { pool = pool })
+      local id = r:cmd("client", "id")
+      check("setkeepalive", r:set_keepalive(0))
+      eq(adm:cmd("client", "kill", "id", id), 1)
+      local r2 = connect(tcp, a, { pool = pool })
+      if r2:get_reused_times() > 0 then
+        stale = stale + 1
+        local v, err = r2:cmd("ping")
+        eq(v, nil, "stale connection must not answer")
+        ok(err == "closed" or err == "connection reset by peer", "stale connection error", err)
+        r2:close()
+      else
+        eq(r2:cmd("ping"), "PONG")
+        r2:close()
+      end
+    end
+    adm:close()
+    e2e.note("redis%s: CLIENT KILL + immediate connect: %d of %d connects got the killed connection", tag, stale, n)
+  end)
+
   T:test("server idle timeout (CONFIG SET timeout 1): never handed out" .. tag, function(a)
     local pool = prefix .. "srvtimeout"
     local adm = admin(a)
@@ -319,6 +348,58 @@ for _, f in ipairs(e2e.factories) do
     local okw2, n2 = e2e.cosocket.wait(th2)
     ok(okw2, "waiter", n2); eq(n2, 2, "waiter got the pooled connection")
     eq(e2e.pool_stats(pool2), nil, "pool freed")
+  end)
+end
+
+T:test("blocking calls outside the scheduler: pool reuse, queued connect timeout", function(a)
+  local pool = "e2e-blocking"
+  for i = 0, 4 do
+    local r = connect(e2e.cosocket.tcp, a, { pool = pool, pool_size = 1, backlog = 1 })
+    eq(r:get_reused_times(), i)
+    eq(r:cmd("ping"), "PONG")
+    check("setkeepalive", r:set_keepalive(0))
+  end
+  local h = connect(e2e.cosocket.tcp, a, { pool = pool })
+  local w = assert(R.new(e2e.cosocket.tcp)); w:set_timeout(100)
+  local t0 = e2e.now_ms()
+  local res, err = w:connect(a.host, a.port, { pool = pool })
+  local waited = e2e.now_ms() - t0
+  eq(res, nil); eq(err, "timeout", "queued blocking connect")
+  ge(waited, 90, "waited ms"); le(waited, 1000, "waited ms")
+  res, err = w:connect(a.host, a.port, { pool = pool })
+  eq(res, nil) -- the queue (backlog 1) is free again: a second timeout, not an overflow
+  eq(err, "timeout")
+  h:close()
+  eq(e2e.pool_stats(pool), nil, "pool freed")
+end, { outside = true })
+
+if e2e.ngx then
+  local ngx = e2e.ngx
+  T:test("ngx.thread.spawn, ngx.timer.at and ngx.sleep sharing one pool", function(a)
+    local pool = "e2e-ngx-api"
+    local done, reused = 0, 0
+    local function work(tagname)
+      local r = connect(ngx.socket.tcp, a, { pool = pool, pool_size = 3, backlog = 100 })
+      if r:get_reused_times() > 0 then reused = reused + 1 end
+      eq(r:cmd("set", "e2e-ngx-" .. tagname, tagname), "OK")
+      ngx.sleep(0.001)
+      eq(r:cmd("get", "e2e-ngx-" .. tagname), tagname)
+      eq(r:cmd("del", "e2e-ngx-" .. tagname), 1)
+      check("setkeepalive", r:set_keepalive(0))
+      done = done + 1
+    end
+    local threads = {}
+    for i = 1, 30 do threads[i] = ngx.thread.spawn(work, "t" .. i) end
+    for i = 1, 30 do
+      check("timer.at", ngx.timer.at(0.001 * (i % 5), function(premature, n)
+        if not premature then work("timer" .. n) end
+      end, i))
+    end
+    for i = 1, 30 do ok(ngx.thread.wait(threads[i]), "thread " .. i) end
+    eq(e2e.eventually(function() return done == 60 end, 3000), true, "all 60 users done (" .. done .. ")")
+    local st = e2e.pool_stats(pool)
+    le(st.idle, 3); eq(st.in_use, 0); eq(reused, 60 - st.idle, "reused connects")
+    eq(st.reuses, 60 - st.idle)
   end)
 end
 
