@@ -3,7 +3,7 @@
 -- datagrams, read timeouts and late datagrams, the 65507-byte datagram and
 -- "message too long", the connected-peer filter, setpeername again, a unix
 -- datagram socket, ICMP "connection refused" once, and the busy rule
--- between light threads. The peer is tests/lua/udp_responder.lua (raw FFI
+-- between light threads (and a killed receiver). The peer is tests/lua/udp_responder.lua (raw FFI
 -- sockets), started here by each side and killed by its PID.
 local T = ...
 
@@ -94,6 +94,16 @@ local function body()
   T.say("reader", T.wait(reader))
   T.try("free send", s, "send", "y")
   T.try("  echo", s, "receive")
+
+  -- killing a thread that waits in receive closes the socket
+  local k = T.spawn(function()
+    s:send("silent")
+    return s:receive()
+  end)
+  T.sleep(0.02)
+  T.say("kill", T.kill(k))
+  T.try("send after kill", s, "send", "x")
+  T.try("close after kill", s, "close")
 
   -- setpeername again: a new socket
   T.try("setpeername again", s, "setpeername", "127.0.0.1", port)
