@@ -253,6 +253,56 @@ for _, f in ipairs(e2e.factories) do
     if not okk then error(err, 0) end
   end)
 
+  T:test("read timeout, pooled, then the late reply arrives: the watcher drops it" .. tag, function(a)
+    local pool = prefix .. "late"
+    local r = connect(tcp, a, { pool = pool })
+    r:set_timeout(100)
+    local v, err = r:cmd("blpop", prefix .. "nothing", "1")
+    eq(v, nil); eq(err, "timeout", "BLPOP under a 100 ms read timeout")
+    -- OpenResty pools a connection after a read timeout (reference 4.4)
+    eq(r:set_keepalive(0), 1, "setkeepalive after a read timeout")
+    eq(e2e.pool_stats(pool).idle, 1)
+    -- BLPOP's nil reply comes ~1 s later: data on an idle connection
+    eq(e2e.eventually(function() return e2e.pool_stats(pool) == nil end, 3000, 20), true,
+      "idle connection dropped when the late reply arrived")
+    local r2 = connect(tcp, a, { pool = pool })
+    eq(r2:get_reused_times(), 0)
+    eq(r2:cmd("ping"), "PONG", "no late reply seen by the next user")
+    r2:close()
+  end)
+
+  T:test("16 MB value: async partial writes and reads" .. tag, function(a)
+    local r = connect(tcp, a)
+    local big = string.rep("abcdefghijklmnop", 1024 * 1024)
+    eq(r:cmd("set", prefix .. "huge", big), "OK")
+    local got = r:cmd("get", prefix .. "huge")
+    eq(#got, #big); ok(got == big, "16 MB value intact")
+    eq(r:cmd("strlen", prefix .. "huge"), #big)
+    eq(r:cmd("del", prefix .. "huge"), 1)
+    check("setkeepalive", r:set_keepalive())
+  end)
+
+  T:test("500 concurrent unpooled connections" .. tag, function(a)
+    local name = prefix .. "many"
+    local N, connected, release = 500, 0, false
+    local threads = {}
+    for i = 1, N do
+      threads[i] = e2e.spawn(function()
+        local r = connect(tcp, a)
+        eq(r:cmd("client", "setname", name), "OK")
+        connected = connected + 1
+        while not release do e2e.sleep(0.01) end
+        eq(r:cmd("echo", "x" .. i), "x" .. i)
+        check("close", r:close())
+      end)
+    end
+    eq(e2e.eventually(function() return connected == N end, 5000), true, "all connected (" .. connected .. ")")
+    eq(clients_named(a, name), N, "server sees them all at once")
+    release = true
+    e2e.wait_all(threads)
+    eq(e2e.eventually(function() return clients_named(a, name) == 0 end, 3000), true, "all closed on the server")
+  end)
+
   T:test("setkeepalive refuses unread data (buffer and kernel)" .. tag, function(a)
     local pool = prefix .. "dubious"
     local r = connect(tcp, a, { pool = pool })
