@@ -8,7 +8,7 @@
 #
 # `start` writes DIR/servers.env (shell assignments, also read by the Lua
 # tests through the environment):
-#   E2E_REDIS_PORT, E2E_MEMCACHED_PORT, E2E_MEMCACHED_IDLE_PORT (idle_timeout=1),
+#   E2E_REDIS_PORT, E2E_REDIS_SOCKET (unix), E2E_MEMCACHED_PORT, E2E_MEMCACHED_IDLE_PORT (idle_timeout=1),
 #   E2E_HTTP_PORT, E2E_HTTP_ROOT, E2E_POSTGRES_PORT/_USER/_PASSWORD/_DB,
 #   E2E_MYSQL_PORT/_USER/_PASSWORD/_DB
 # and, for a server that could not be started, E2E_<NAME>_MISSING="reason".
@@ -88,8 +88,9 @@ start_redis() {
   mkdir -p "$dir/redis"
   if start_simple redis "$dir/redis/log" redis-server --port @PORT@ --bind 127.0.0.1 \
     --save '' --appendonly no --daemonize no --dir "$dir/redis" --protected-mode yes \
-    --maxclients 1000; then
+    --maxclients 1000 --unixsocket "$dir/redis/redis.sock" --unixsocketperm 700; then
     env_set E2E_REDIS_PORT "$started_port"
+    env_set E2E_REDIS_SOCKET "$dir/redis/redis.sock"
   else
     missing redis "redis-server did not start (see $dir/redis/log)"
   fi

@@ -303,6 +303,32 @@ for _, f in ipairs(e2e.factories) do
     eq(e2e.eventually(function() return clients_named(a, name) == 0 end, 3000), true, "all closed on the server")
   end)
 
+  T:test("unix socket: commands and a pool keyed by the unix: path" .. tag, function(a)
+    local path = os.getenv("E2E_REDIS_SOCKET")
+    ok(path, "E2E_REDIS_SOCKET set")
+    local key = "unix:" .. path
+    local before = e2e.pool_stats(key)
+    local base = before and before.reuses or 0
+    for i = 0, 4 do
+      local r = assert(R.new(tcp)); r:set_timeout(5000)
+      check("connect unix", r:connect(key))
+      eq(r:get_reused_times(), i)
+      eq(r:cmd("set", prefix .. "unix", i), "OK")
+      eq(r:cmd("get", prefix .. "unix"), tostring(i))
+      local info = check("client info", r:cmd("client", "info"))
+      ok(info:find("addr=/") or info:find("laddr=" .. path, 1, true) or info:find("flags=U", 1, true),
+        "server sees a unix client", info)
+      check("setkeepalive", r:set_keepalive(0, 2))
+    end
+    local st = e2e.pool_stats(key)
+    eq(st.idle, 1); eq(st.reuses - base, 4)
+    local r = assert(R.new(tcp)); r:set_timeout(5000)
+    check("connect unix", r:connect(key))
+    eq(r:cmd("del", prefix .. "unix"), 1)
+    r:close()
+    eq(e2e.pool_stats(key), nil, "pool freed")
+  end)
+
   T:test("setkeepalive refuses unread data (buffer and kernel)" .. tag, function(a)
     local pool = prefix .. "dubious"
     local r = connect(tcp, a, { pool = pool })
