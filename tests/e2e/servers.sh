@@ -124,7 +124,7 @@ start_http() {
   local p=$dir/nginx
   mkdir -p "$p/logs" "$p/tmp" "$p/html"
   printf 'hello, cosocket\n' >"$p/html/hello.txt"
-  # 100000 bytes of known text: line i is "line NNNNN ...padding" (20 bytes).
+  # 105000 bytes of known text: line i is "line NNNNN .........\n" (21 bytes).
   awk 'BEGIN { for (i = 0; i < 5000; i++) printf "line %05d .........\n", i }' >"$p/html/big.txt"
   # SSI page: chunked transfer encoding with a body of several pieces.
   {
@@ -163,6 +163,7 @@ http {
         location = /short-keepalive { keepalive_timeout 1s; try_files /hello.txt =404; }
         location = /echo { return 200 "\$request_method \$uri \$args\n"; }
         location = /status { stub_status; }
+        location /slow/ { alias $p/html/; limit_rate 100k; }
     }
 }
 EOF

@@ -122,6 +122,39 @@ for _, f in ipairs(e2e.factories) do
     check("setkeepalive", h:set_keepalive())
   end)
 
+  T:test("read timeout mid-body (limit_rate): partial data, then the rest" .. tag, function(a)
+    local h = connect(tcp, a, { pool = prefix .. "slow" })
+    check("send", h:send_request { path = "/slow/big.txt" })
+    local head = check("header block", h.sock:receiveuntil("\r\n\r\n", { inclusive = true })())
+    eq(head:sub(-4), "\r\n\r\n", "inclusive receiveuntil keeps the pattern")
+    local len = tonumber(head:match("Content%-Length: (%d+)"))
+    local big = readfile(root .. "/big.txt")
+    eq(len, #big)
+    h.sock:settimeouts(5000, 5000, 150)
+    local data, err, partial = h.sock:receive(len)
+    eq(data, nil); eq(err, "timeout", "read timeout while nginx throttles")
+    ok(partial and #partial > 0 and #partial < len, "partial data", partial and #partial)
+    e2e.note("http limit_rate%s: read timeout after %d of %d bytes", tag, #partial, len)
+    h.sock:settimeouts(5000, 5000, 5000)
+    local rest = check("rest", h.sock:receive(len - #partial))
+    ok(partial .. rest == big, "partial + rest = body")
+    -- receiveany: whatever has arrived, at most n bytes
+    check("send", h:send_request { path = "/slow/big.txt" })
+    head = check("header block", h.sock:receiveuntil("\r\n\r\n")())
+    local got, calls = {}, 0
+    local total = 0
+    while total < len do
+      local d, e = h.sock:receiveany(65536)
+      if not d then error("receiveany: " .. tostring(e)) end
+      le(#d, 65536, "receiveany size")
+      total = total + #d
+      calls = calls + 1
+      got[calls] = d
+    end
+    eq(total, len); ok(table.concat(got) == big, "receiveany body")
+    check("setkeepalive", h:set_keepalive())
+  end)
+
   T:test("sequential keepalive: one server connection, reuse counts 0..49" .. tag, function(a)
     local pool = prefix .. "seq"
     local status = status_conn(a)
