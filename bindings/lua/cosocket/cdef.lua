@@ -53,6 +53,7 @@ typedef enum cosocket_op {
   COSOCKET_OP_CONNECT = 0,
   COSOCKET_OP_SEND = 1,
   COSOCKET_OP_RECEIVE = 2,
+  COSOCKET_OP_HANDSHAKE = 3,
 } cosocket_op;
 ]]
 end
@@ -63,6 +64,10 @@ typedef struct cosocket_loop cosocket_loop;
 typedef struct cosocket_tcp cosocket_tcp;
 typedef struct cosocket_until cosocket_until;
 ]]
+end
+
+if not pcall(ffi.typeof, "cosocket_ssl_session") then
+    ffi.cdef "typedef struct cosocket_ssl_session cosocket_ssl_session;"
 end
 
 if not pcall(ffi.typeof, "cosocket_udp") then
@@ -204,6 +209,27 @@ enum cosocket_status cosocket_tcp_getoption(struct cosocket_tcp *sock,
     const char *name, size_t name_len, struct cosocket_result *out);
 enum cosocket_status cosocket_tcp_getfd(struct cosocket_tcp *sock,
     struct cosocket_result *out);
+
+void cosocket_ssl_session_free(struct cosocket_ssl_session *session);
+bool cosocket_ssl_session_resumable(const struct cosocket_ssl_session *session);
+enum cosocket_status cosocket_tcp_sslhandshake(struct cosocket_tcp *sock,
+    const struct cosocket_ssl_session *session, const char *server_name,
+    size_t server_name_len, bool verify, bool want_session,
+    struct cosocket_ssl_session **out_session, struct cosocket_result *out);
+enum cosocket_status cosocket_tcp_sslhandshake_async(struct cosocket_tcp *sock,
+    struct cosocket_loop *lp, uint64_t token,
+    const struct cosocket_ssl_session *session, const char *server_name,
+    size_t server_name_len, bool verify, bool want_session,
+    struct cosocket_ssl_session **out_session, struct cosocket_result *out);
+enum cosocket_status cosocket_tcp_getsslsession(struct cosocket_tcp *sock,
+    struct cosocket_ssl_session **out_session, struct cosocket_result *out);
+enum cosocket_status cosocket_tcp_sslresumed(struct cosocket_tcp *sock,
+    struct cosocket_result *out);
+enum cosocket_status cosocket_tcp_setclientcert(struct cosocket_tcp *sock,
+    const char *cert_pem, size_t cert_len, const char *key_pem,
+    size_t key_len, struct cosocket_result *out);
+enum cosocket_status cosocket_tcp_settrustedstore(struct cosocket_tcp *sock,
+    const char *pem, size_t len, struct cosocket_result *out);
 
 enum cosocket_status cosocket_pool_get_stats(const char *key, size_t key_len,
     struct cosocket_pool_stats *out);

@@ -1,9 +1,10 @@
 -- cosocket.tcp: the TCP cosocket object (ngx.socket.tcp).
 --
 -- A socket is a plain table with a shared metatable, as in OpenResty: [1]
--- holds the native handle (created by the first connect), [2], [4], [5] the
--- connect, send and read timeouts set before it, [9] the ip-transparent
--- flag. User code may store its own fields on it.
+-- holds the native handle (created by the first connect or setclientcert),
+-- [2], [4], [5] the connect, send and read timeouts set before it, [6], [7]
+-- the client certificate and key, [9] the ip-transparent flag, [10] the
+-- trusted store. User code may store its own fields on it.
 --
 -- Every method checks its arguments in OpenResty's order, raising where
 -- OpenResty raises and returning nil, err where it returns. Inside a
@@ -47,7 +48,7 @@ local OK, AGAIN, DONE, ERROR = 0, 1, 2, 3
 local INVALID_ARGUMENT = 12
 local NO_RESULT = 14
 local LINE, ALL, SIZE, ANY = 0, 1, 2, 3
-local OP_CONNECT, OP_SEND, OP_RECEIVE = 0, 1, 2
+local OP_CONNECT, OP_SEND, OP_RECEIVE, OP_HANDSHAKE = 0, 1, 2, 3
 
 -- the reusable out cells
 local res = ffi_new("cosocket_result[1]")
@@ -894,8 +895,46 @@ function methods.getfd(self)
     raise_status(rc)
 end
 
+---------------------------------------------------------------- TLS
+
+local sess_cell = ffi_new("cosocket_ssl_session *[1]")
+
+-- The handshake; on OK, res[0].value is 1 (done now) or 2 (the connection
+-- was TLS already) and sess_cell[0] the new session handle, if any.
+local function io_handshake(h, sess, name, nlen, verify, want)
+    sess_cell[0] = nil
+    local th = S.current
+    if th == nil then
+        local r0 = C.cosocket_tcp_sslhandshake(h, sess, name, nlen, verify,
+                                               want, sess_cell, res)
+        return r0
+    end
+    local rc = C.cosocket_tcp_sslhandshake_async(h, S.loop, th.id, sess, name,
+                                                 nlen, verify, want,
+                                                 sess_cell, res)
+    if rc == AGAIN then
+        wait_io(th, h)
+        rc = C.cosocket_tcp_result(h, OP_HANDSHAKE, res)
+        if rc == NO_RESULT then
+            return ERROR, "closed"
+        end
+        if rc == OK and want then
+            local v = res[0].value
+            if C.cosocket_tcp_getsslsession(h, sess_cell, res) ~= OK then
+                sess_cell[0] = nil
+            end
+            res[0].value = v
+        end
+    end
+    return rc
+end
+
 --- session, err = sock:sslhandshake(reused_session?, server_name?, verify?,
---  send_status_req?)  -- TLS is not implemented yet.
+--  send_status_req?)  (lua-resty-core)
+-- reused_session: a session from an earlier handshake (resumption); false:
+-- return true instead of a session. send_status_req is accepted: rustls
+-- always asks for a stapled OCSP response and, like OpenResty, nothing in
+-- the handshake validates it.
 function methods.sslhandshake(self, reused_session, server_name, ssl_verify,
                               send_status_req, ...)
     local n = select("#", ...)
@@ -904,8 +943,112 @@ function methods.sslhandshake(self, reused_session, server_name, ssl_verify,
               .. "(including the object), but seen "
               .. (self and 5 + n or 0), 2)
     end
-    get_handle(self)
-    return nil, "not supported yet"
+    local h = get_handle(self)
+    local sess = nil
+    if type(reused_session) == "cdata" then
+        sess = reused_session
+    end
+    local nlen = 0
+    if server_name then
+        if type(server_name) ~= "string" then
+            argerror(1, 3, "string expected, got " .. type(server_name))
+        end
+        nlen = #server_name
+    else
+        server_name = nil
+    end
+    local want = reused_session ~= false
+    local rc, e = io_handshake(h, sess, server_name, nlen,
+                               ssl_verify and true or false, want)
+    if rc == OK then
+        if reused_session == false then
+            return true
+        end
+        if res[0].value == 2 and sess ~= nil then
+            return reused_session   -- already TLS: the caller's own session
+        end
+        local s = sess_cell[0]
+        sess_cell[0] = nil
+        if s == nil then
+            return nil
+        end
+        return ffi_gc(s, C.cosocket_ssl_session_free)
+    elseif rc == ERROR then
+        return nil, e or errstr()
+    end
+    raise_status(rc)
+end
+
+--- ok, err = sock:setclientcert(cert_pem, key_pem)  (lua-resty-core)
+-- Takes PEM strings (OpenResty takes the cdata of ngx.ssl.parse_pem_*);
+-- both nil clears. Kept by the object across connections.
+function methods.setclientcert(self, cert, pkey)
+    check_self(self)
+    if not cert and not pkey then
+        local h = self[1]
+        if h ~= nil then
+            C.cosocket_tcp_setclientcert(h, nil, 0, nil, 0, res)
+        end
+        self[6], self[7] = nil, nil
+        return true
+    end
+    if not cert or not pkey then
+        return nil, "client certificate must be supplied with corresponding "
+                    .. "private key"
+    end
+    if type(cert) ~= "string" then
+        return nil, "bad cert arg: string expected, got " .. type(cert)
+    end
+    if type(pkey) ~= "string" then
+        return nil, "bad pkey arg: string expected, got " .. type(pkey)
+    end
+    local h = self[1]
+    if h == nil then
+        h = new_handle(self)
+    end
+    local rc = C.cosocket_tcp_setclientcert(h, cert, #cert, pkey, #pkey, res)
+    if rc == OK then
+        self[6], self[7] = cert, pkey
+        return true
+    elseif rc == ERROR then
+        return nil, errstr()
+    end
+    raise_status(rc)
+end
+
+--- ok, err = sock:settrustedstore(pem?)  (lua-resty-core)
+-- Takes PEM CA certificates (OpenResty takes an X509_STORE cdata); nil
+-- goes back to the system store. As in OpenResty: needs a connection, is
+-- refused once it is TLS, and serves the next handshake only.
+function methods.settrustedstore(self, store)
+    if store ~= nil and type(store) ~= "string" then
+        return nil, "bad store arg: string expected, got " .. type(store)
+    end
+    local h = get_handle(self)
+    local rc = C.cosocket_tcp_settrustedstore(h, store, store and #store or 0,
+                                              res)
+    if rc == OK then
+        self[10] = store
+        return true
+    elseif rc == ERROR then
+        return nil, errstr()
+    end
+    raise_status(rc)
+end
+
+--- session, err = sock:getsslsession()  (lua-resty-core)
+function methods.getsslsession(self)
+    local h = get_handle(self)
+    sess_cell[0] = nil
+    local rc = C.cosocket_tcp_getsslsession(h, sess_cell, res)
+    if rc == OK then
+        local s = sess_cell[0]
+        sess_cell[0] = nil
+        return ffi_gc(s, C.cosocket_ssl_session_free)
+    elseif rc == ERROR then
+        return nil, errstr()
+    end
+    raise_status(rc)
 end
 
 local M = {}
