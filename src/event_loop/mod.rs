@@ -163,6 +163,20 @@ impl EventLoop {
         Ok(())
     }
 
+    /// Keeps a source reachable for its timers before it has an fd (a
+    /// connect still resolving its host name).
+    pub(crate) fn hold(&self, sock: Arc<dyn Source>) {
+        lock(&self.inner).socks.insert(sock.id(), sock);
+    }
+
+    /// Removes one fd from the epoll, keeping the source and its timers (a
+    /// connect moving on to the next address); call before closing the fd.
+    pub(crate) fn unregister_fd(&self, fd: RawFd) {
+        let mut ev = libc::epoll_event { events: 0, u64: 0 };
+        // SAFETY: valid epoll fd; an fd that is not registered only yields an error.
+        unsafe { libc::epoll_ctl(self.epfd, libc::EPOLL_CTL_DEL, fd, &mut ev) };
+    }
+
     /// Unregisters a socket; call before its fd is closed.
     pub(crate) fn forget(&self, id: u64, fd: RawFd) {
         if fd >= 0 {

@@ -142,6 +142,8 @@ impl Tcp {
     fn connect_failed(&self) {
         self.state.set(0);
         self.release_pool_slot();
+        // An async connect may have left the loop holding this socket.
+        self.unwatch(-1);
     }
 
     /// Blocking connect. `port` is ignored for `unix:` hosts (but is part of
@@ -311,6 +313,8 @@ impl Tcp {
                 Start::Done(res)
             }
             None => {
+                // The timer must find the socket even while the name resolves.
+                self.hold_on(self, lp);
                 lp.arm(self.id, Slot::Read, deadline);
                 Start::Pending
             }
@@ -406,7 +410,7 @@ impl Tcp {
                 Ok((fd, false)) => {
                     self.fd.store(fd, std::sync::atomic::Ordering::Release);
                     if let Err(e) = self.watch(self, lp) {
-                        self.unwatch(fd);
+                        self.drop_fd_from_loop(fd);
                         self.fd.store(-1, std::sync::atomic::Ordering::Release);
                         sys::close(fd);
                         if let Some(c) = lock(&self.meta).connect.as_mut() {
@@ -433,9 +437,15 @@ impl Tcp {
             if let Err(e) = &res {
                 m.last_error = Some(e.clone());
             }
+            let failed = res.is_err();
             m.connect_result = Some(res);
-            c.token
+            (c.token, failed)
         };
+        let (token, failed) = token;
+        if failed {
+            // Drop the loop's hold on a socket that never got (or lost) its fd.
+            self.unwatch(-1);
+        }
         lp.complete_op(self.id, Slot::Read, token);
     }
 
@@ -448,10 +458,11 @@ impl Tcp {
         {
             let mut m = lock(&self.meta);
             match m.connect.as_mut() {
-                Some(c) if c.generation == generation && c.dests.is_empty() => match &res {
-                    Ok(addrs) => c.dests = addrs.iter().copied().map(Dest::Inet).collect(),
-                    Err(_) => {}
-                },
+                Some(c) if c.generation == generation && c.dests.is_empty() => {
+                    if let Ok(addrs) = &res {
+                        c.dests = addrs.iter().copied().map(Dest::Inet).collect();
+                    }
+                }
                 _ => return,
             }
         }
@@ -482,7 +493,7 @@ impl Tcp {
                 self.finish_connect(lp, Ok(()));
             }
             Err(e) => {
-                self.unwatch(fd);
+                self.drop_fd_from_loop(fd);
                 self.fd.store(-1, std::sync::atomic::Ordering::Release);
                 sys::close(fd);
                 if let Some(c) = lock(&self.meta).connect.as_mut() {

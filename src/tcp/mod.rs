@@ -245,10 +245,15 @@ impl Tcp {
         let fd = self.fd();
         let mut m = lock(&self.meta);
         if let Some((w, wfd)) = &m.watcher {
-            if w.ptr_eq(&lp.weak()) && *wfd == fd {
-                return Ok(());
-            }
-            if let Some(cur) = w.upgrade() {
+            if w.ptr_eq(&lp.weak()) {
+                if *wfd == fd {
+                    return Ok(());
+                }
+                // Same loop, new fd: keep the source and its armed timers.
+                if *wfd >= 0 {
+                    lp.unregister_fd(*wfd);
+                }
+            } else if let Some(cur) = w.upgrade() {
                 cur.forget(self.id, *wfd);
             }
         }
@@ -256,6 +261,29 @@ impl Tcp {
         lp.watch(Arc::clone(this) as Arc<dyn Source>, fd)?;
         m.watcher = Some((lp.weak(), fd));
         Ok(())
+    }
+
+    /// Makes `lp` keep this socket for its timers while it has no fd yet.
+    pub(crate) fn hold_on(&self, this: &Arc<Tcp>, lp: &EventLoop) {
+        let mut m = lock(&self.meta);
+        if m.watcher.is_none() {
+            lp.hold(Arc::clone(this) as Arc<dyn Source>);
+            m.watcher = Some((lp.weak(), -1));
+        }
+    }
+
+    /// Takes `fd` out of its loop's epoll but keeps the registration and
+    /// timers (a connect trying the next address); call before closing `fd`.
+    pub(crate) fn drop_fd_from_loop(&self, fd: RawFd) {
+        let mut m = lock(&self.meta);
+        if let Some((w, wfd)) = &mut m.watcher
+            && *wfd == fd
+        {
+            if let Some(lp) = w.upgrade() {
+                lp.unregister_fd(fd);
+            }
+            *wfd = -1;
+        }
     }
 
     /// Removes the fd from its loop; must run before the fd is closed.
