@@ -216,14 +216,34 @@ t.test("getfd, setoption, getoption", function()
     t.rets("getoption after close", { nil, "closed" }, s:getoption("keepalive"))
 end)
 
-t.test("sslhandshake is a stub for now", function()
+t.test("sslhandshake argument checks (the handshake itself: test_tls.lua)", function()
     local s = cosocket.tcp()
     t.raises("socket is never created nor connected", s.sslhandshake, s)
-    local p = t.peer("line")
-    assert(s:connect(H, p.port))
-    t.rets("stub", { nil, "not supported yet" }, s:sslhandshake(nil, "example.com", true))
     t.raises("ngx.socket sslhandshake: expecting 1 ~ 5 arguments (including the object), but seen 6",
              s.sslhandshake, s, 1, 2, 3, 4, 5)
+end)
+
+t.test("calls without self count it like lua_gettop", function()
+    local s = cosocket.tcp()
+    t.raises("ngx.socket connect: expecting 2, 3, or 4 arguments (including the object), but seen 0",
+             s.connect)
+    t.raises("expecting 2 arguments (including the object), but got 0", s.send)
+    t.raises("expecting 1 or 2 arguments (including the object), but got 0", s.receive)
+    t.raises("expecting 2 arguments (including the object), but got 0", s.receiveany)
+    t.raises("expecting 2 or 3 arguments (including the object), but got 0", s.receiveuntil)
+    t.raises("expecting 1 argument (including the object) but seen 0", s.close)
+    t.raises("ngx.socket settimeout: expecting 2 arguments (including the object) but seen 0",
+             s.settimeout)
+    t.raises("ngx.socket settimeouts: expecting 4 arguments (including the object) but seen 0",
+             s.settimeouts)
+    t.raises("expecting 1 to 3 arguments (including the object), but got 0", s.setkeepalive)
+    t.raises("expecting 1 argument (including the object), but got 0", s.getreusedtimes)
+    t.raises("bad argument #1 to '?' (table expected, got nil)", s.close, nil)
+    t.raises("bad argument #1 to '?' (table expected, got string)", s.receive, "*l")
+    local u = newproxy(true)
+    getmetatable(u).__index = { send = s.send }
+    t.raises("calling 'send' on bad self (table expected, got userdata)",
+             function() local a, b = u:send("y") return a, b end)
 end)
 
 t.done()

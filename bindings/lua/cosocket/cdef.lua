@@ -282,6 +282,10 @@ if not pcall(function() return C.poll end) then
     ffi.cdef "int poll(void *fds, unsigned long nfds, int timeout);"
 end
 
+if not pcall(function() return C.snprintf end) then
+    ffi.cdef "int snprintf(char *str, size_t size, const char *format, ...);"
+end
+
 if not pcall(ffi.typeof, "struct timeval") then
     ffi.cdef "struct timeval { long tv_sec; long tv_usec; };"
 end

@@ -20,6 +20,7 @@ local cdef = require "cosocket.cdef"
 local S = require "cosocket.sched"
 
 local C = cdef.C
+local libc = cdef.libc
 
 local ffi_new = ffi.new
 local ffi_str = ffi.string
@@ -58,8 +59,6 @@ local iov = ffi_new("cosocket_iovec[?]", iov_cap)
 local niov = 0
 local anchors = {}     -- strings made while flattening a send table
 local nanchors = 0
-local numbuf = ffi_new("union { double d; uint8_t b[8]; }")
-local SIGN_BYTE = ffi.abi("le") and 7 or 0
 
 local function trunc(x)
     local r
@@ -117,20 +116,23 @@ local function raise_status(rc, narg)
     error(msg, 3)
 end
 
--- Numbers are sent as nginx prints them: int32 values with %d, the rest
--- with %.14g (which tostring does), NaN with glibc's sign.
+-- Numbers are sent as nginx prints them (ngx_http_lua_write_num): int32
+-- values with %d, everything else with glibc's snprintf("%.14g"), which
+-- rounds exact ties to even ("1.2345678901234e+14") and prints NaN with its
+-- sign ("-nan"); LuaJIT's own formatter differs on both.
+local numbuf = ffi_new("char[32]")
+
 local function num2str(v)
-    if v ~= v then
-        numbuf.d = v
-        if numbuf.b[SIGN_BYTE] >= 128 then
-            return "-nan"
+    if v == trunc(v) and v >= -2147483648 and v <= 2147483647 then
+        if v == 0 then
+            return "0"   -- also -0
         end
-        return "nan"
+        local str = tostring(v)
+        return str
     end
-    if v == 0 then
-        return "0"
-    end
-    return tostring(v)
+    local n = libc.snprintf(numbuf, 32, "%.14g", v)
+    local str = ffi_str(numbuf, n)
+    return str
 end
 
 
@@ -297,14 +299,15 @@ local function is_unix(host)
 end
 
 --- ok, err = sock:connect(host, port, opts?) | sock:connect("unix:/path", opts?)
-function methods.connect(self, ...)
-    local n = select("#", ...) + 1
+function methods.connect(...)
+    local self = ...
+    local n = select("#", ...)   -- lua_gettop: self included
     if n ~= 2 and n ~= 3 and n ~= 4 then
         error(fmt("ngx.socket connect: expecting 2, 3, or 4 arguments "
                   .. "(including the object), but seen %d", n), 2)
     end
     check_self(self)
-    local host, port_arg = ...
+    local _, host, port_arg = ...
     local ht = type(host)
     if ht == "number" then
         host = tostring(host)
@@ -314,7 +317,7 @@ function methods.connect(self, ...)
 
     local pool, pool_size, backlog = nil, 0, -1
     local custom = false
-    local last = select(n - 1, ...)
+    local last = select(n, ...)
     if type(last) == "table" then
         local ps = last.pool_size
         if isnumber(ps) then
@@ -497,8 +500,9 @@ local function clear_anchors()
 end
 
 --- bytes, err = sock:send(data)
-function methods.send(self, ...)
-    local nargs = select("#", ...)
+function methods.send(...)
+    local self = ...
+    local nargs = select("#", ...) - 1   -- after self
     if nargs ~= 1 then
         error(fmt("expecting 2 arguments (including the object), but got %d",
                   nargs + 1), 2)
@@ -508,7 +512,7 @@ function methods.send(self, ...)
     if h == nil then
         return nil, "closed"
     end
-    local data = ...
+    local _, data = ...
     local t = type(data)
     local rc, e
     if t == "string" then
@@ -546,9 +550,10 @@ function methods.send(self, ...)
 end
 
 --- data, err, partial = sock:receive(pattern?)  "*l" | "*a" | size
-function methods.receive(self, ...)
-    local nargs = select("#", ...)
-    if nargs > 1 then
+function methods.receive(...)
+    local self = ...
+    local nargs = select("#", ...) - 1   -- after self
+    if nargs < 0 or nargs > 1 then
         error(fmt("expecting 1 or 2 arguments (including the object), "
                   .. "but got %d", nargs + 1), 2)
     end
@@ -559,7 +564,7 @@ function methods.receive(self, ...)
     end
     local kind, size = LINE, 0
     if nargs == 1 then
-        local pat = ...
+        local _, pat = ...
         local tp = type(pat)
         local num
         if tp == "number" then
@@ -600,8 +605,9 @@ function methods.receive(self, ...)
 end
 
 --- data, err = sock:receiveany(max)
-function methods.receiveany(self, ...)
-    local nargs = select("#", ...)
+function methods.receiveany(...)
+    local self = ...
+    local nargs = select("#", ...) - 1   -- after self
     if nargs ~= 1 then
         error(fmt("expecting 2 arguments (including the object), but got %d",
                   nargs + 1), 2)
@@ -611,7 +617,7 @@ function methods.receiveany(self, ...)
     if h == nil then
         return nil, "closed"
     end
-    local max = ...
+    local _, max = ...
     local num = isnumber(max) and trunc(tonumber(max)) or 0
     if not (num > 0) then
         local a, b = bad_read_arg(h, "bad max argument")
@@ -622,13 +628,14 @@ end
 
 --- iterator = sock:receiveuntil(pattern, {inclusive = bool}?)
 -- data, err, partial = iterator(size?)
-function methods.receiveuntil(self, ...)
-    local nargs = select("#", ...)
+function methods.receiveuntil(...)
+    local self = ...
+    local nargs = select("#", ...) - 1   -- after self
     if nargs ~= 1 and nargs ~= 2 then
         error(fmt("expecting 2 or 3 arguments (including the object), "
                   .. "but got %d", nargs + 1), 2)
     end
-    local pat, opts = ...
+    local _, pat, opts = ...
     local inclusive = false
     if nargs == 2 then
         if type(opts) ~= "table" then
@@ -684,8 +691,9 @@ function methods.receiveuntil(self, ...)
 end
 
 --- ok, err = sock:close()
-function methods.close(self, ...)
-    local nargs = select("#", ...)
+function methods.close(...)
+    local self = ...
+    local nargs = select("#", ...) - 1   -- after self
     if nargs ~= 0 then
         error(fmt("expecting 1 argument (including the object) but seen %d",
                   nargs + 1), 2)
@@ -714,13 +722,14 @@ local function timeout_value(v)
 end
 
 --- sock:settimeout(ms)
-function methods.settimeout(self, ...)
-    local nargs = select("#", ...)
+function methods.settimeout(...)
+    local self = ...
+    local nargs = select("#", ...) - 1   -- after self
     if nargs ~= 1 then
         error(fmt("ngx.socket settimeout: expecting 2 arguments (including "
                   .. "the object) but seen %d", nargs + 1), 2)
     end
-    local ms = timeout_value((...))
+    local ms = timeout_value((select(2, ...)))
     self[2], self[4], self[5] = ms, ms, ms
     local h = self[1]
     if h ~= nil then
@@ -729,13 +738,14 @@ function methods.settimeout(self, ...)
 end
 
 --- sock:settimeouts(connect_ms, send_ms, read_ms)
-function methods.settimeouts(self, ...)
-    local nargs = select("#", ...)
+function methods.settimeouts(...)
+    local self = ...
+    local nargs = select("#", ...) - 1   -- after self
     if nargs ~= 3 then
         error(fmt("ngx.socket settimeouts: expecting 4 arguments (including "
                   .. "the object) but seen %d", nargs + 1), 2)
     end
-    local c, s, r = ...
+    local _, c, s, r = ...
     c = timeout_value(c)
     s = timeout_value(s)
     r = timeout_value(r)
@@ -755,14 +765,15 @@ local function checkinteger(v, narg)
 end
 
 --- ok, err = sock:setkeepalive(timeout_ms?, size?)
-function methods.setkeepalive(self, ...)
-    local nargs = select("#", ...)
-    if nargs > 2 then
+function methods.setkeepalive(...)
+    local self = ...
+    local nargs = select("#", ...) - 1   -- after self
+    if nargs < 0 or nargs > 2 then
         error(fmt("expecting 1 to 3 arguments (including the object), "
                   .. "but got %d", nargs + 1), 2)
     end
     check_self(self)
-    local timeout, size = ...
+    local _, timeout, size = ...
     if timeout == nil then
         timeout = -1   -- lua_socket_keepalive_timeout (60 s)
     else
@@ -790,8 +801,9 @@ function methods.setkeepalive(self, ...)
 end
 
 --- count, err = sock:getreusedtimes()
-function methods.getreusedtimes(self, ...)
-    local nargs = select("#", ...)
+function methods.getreusedtimes(...)
+    local self = ...
+    local nargs = select("#", ...) - 1   -- after self
     if nargs ~= 0 then
         error(fmt("expecting 1 argument (including the object), but got %d",
                   nargs + 1), 2)
