@@ -145,6 +145,26 @@ t.both("setkeepalive: pooled, reused, closed object", function()
     t.eq(accepts, 1, "accepted connections")
 end)
 
+t.both("setkeepalive sizes <= 0 raise only when they create the pool", function()
+    local p = t.peer("lineecho")
+    local s = cosocket.tcp()
+    s:settimeout(2000)
+    local opts = { pool = "size-check-" .. p.port }
+    assert(s:connect(H, p.port, opts))
+    t.raises([[bad argument #2 to 'setkeepalive' (bad "pool_size" option value: -1)]],
+             function() local a, b = s:setkeepalive(0, -1) return a, b end)
+    t.raises([[bad argument #2 to 'setkeepalive' (bad "pool_size" option value: 0)]],
+             function() local a, b = s:setkeepalive(0, 0.5) return a, b end)
+    t.rets("still usable", { 3 }, s:send("x\n"))
+    t.eq(s:receive(), "x", "echo")
+    t.rets("creates the pool", { 1 }, s:setkeepalive(0, 2))
+    assert(s:connect(H, p.port, opts))
+    t.rets("size ignored: the pool exists", { 1 }, s:setkeepalive(0, -7))
+    assert(s:connect(H, p.port, opts))
+    t.rets("reused", { 2 }, s:getreusedtimes())
+    s:close()
+end)
+
 t.both("setkeepalive with unread data keeps the connection open", function()
     local s = connected("send OK\\r\\n;line")
     t.rets("one byte", { "O" }, s:receive(1))

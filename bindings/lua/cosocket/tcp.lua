@@ -782,10 +782,18 @@ function methods.setkeepalive(...)
             timeout = 0   -- nginx casts to an unsigned msec: "forever"
         end
     end
+    local given
     if size == nil then
         size = -1      -- lua_socket_pool_size (30)
     else
         size = checkinteger(size, 3)
+        if size <= 0 then
+            -- The C ABI reads any negative size as "the default"; 0 is
+            -- refused exactly when a negative size must be (a pool created
+            -- now), so pass 0 and report the caller's value.
+            given = size
+            size = 0
+        end
     end
     local h = self[1]
     if h == nil then
@@ -796,6 +804,9 @@ function methods.setkeepalive(...)
         return 1
     elseif rc == ERROR then
         return nil, errstr()
+    end
+    if rc == INVALID_ARGUMENT and given then
+        argerror(1, nargs + 1, fmt('bad "pool_size" option value: %d', given))
     end
     raise_status(rc, nargs + 1)
 end
