@@ -162,6 +162,21 @@ fn forget_after_fork(g: &mut Registry, me: u32) {
     g.pid = me;
 }
 
+/// True when an idle connection has data, EOF or an error pending.
+fn peer_spoke(fd: i32) -> bool {
+    let mut byte = 0u8;
+    // SAFETY: one writable byte; MSG_PEEK leaves the socket unchanged.
+    let n = unsafe {
+        libc::recv(
+            fd,
+            (&mut byte as *mut u8).cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    n >= 0 || crate::tcp::last_errno() != libc::EAGAIN
+}
+
 fn close_fd(fd: i32) {
     if fd >= 0 {
         // SAFETY: the pool owns idle fds exclusively.
@@ -191,11 +206,18 @@ pub fn acquire(
     }
     let g = &mut *g;
     let pool = g.pools.get_mut(key).expect("pool just ensured");
-    if let Some(idle) = pool.idle.pop_back() {
+    while let Some(idle) = pool.idle.pop_back() {
         g.owners.remove(&idle.id);
-        pool.reuses += 1;
         let w = g.watcher.as_ref();
         unwatch(w, idle.conn.fd);
+        // The watcher may not have seen a FIN/RST/data that has already
+        // arrived: check here, so a closed connection is never handed out.
+        if peer_spoke(idle.conn.fd) {
+            close_fd(idle.conn.fd);
+            pool.connections = pool.connections.saturating_sub(1);
+            continue;
+        }
+        pool.reuses += 1;
         return Ok(Acquired::Now(Grant::Idle(idle.conn)));
     }
     if let Some(backlog) = pool.backlog

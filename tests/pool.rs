@@ -119,9 +119,14 @@ fn idle_connection_closed_by_peer_is_dropped() {
     t.send(&[IoSlice::new(b"x\n")]).unwrap();
     assert_eq!(line(&t).unwrap(), b"ok");
     t.set_keepalive(None, None).unwrap();
-    assert!(wait_until(|| pool::stats(&key(&peer)).is_none()));
+    // Connect as soon as the peer has closed: whether or not the idle
+    // watcher has run yet, the dead connection must not be handed out.
+    assert!(peer.wait_closed(1, Duration::from_secs(5)));
     let t = connect(&peer, &none);
     assert_eq!(t.reused_times().unwrap(), 0);
+    assert!(wait_until(
+        || pool::stats(&key(&peer)).is_none_or(|s| s.idle == 0)
+    ));
 }
 
 #[test]
