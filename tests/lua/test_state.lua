@@ -155,7 +155,7 @@ t.both("setkeepalive sizes <= 0 raise only when they create the pool", function(
              function() local a, b = s:setkeepalive(0, -1) return a, b end)
     t.raises([[bad argument #2 to 'setkeepalive' (bad "pool_size" option value: 0)]],
              function() local a, b = s:setkeepalive(0, 0.5) return a, b end)
-    t.rets("still usable", { 3 }, s:send("x\n"))
+    t.rets("still usable", { 2 }, s:send("x\n"))
     t.eq(s:receive(), "x", "echo")
     t.rets("creates the pool", { 1 }, s:setkeepalive(0, 2))
     assert(s:connect(H, p.port, opts))
