@@ -594,7 +594,7 @@ function methods.receive(...)
         end
         if num ~= nil then
             size = trunc(num)
-            if not (size >= 0) then
+            if not (size >= 0 and size < 2 ^ 63) then
                 local a, b = bad_read_arg(h, "bad number argument")
                 return a, b
             end
@@ -619,7 +619,7 @@ function methods.receiveany(...)
     end
     local _, max = ...
     local num = isnumber(max) and trunc(tonumber(max)) or 0
-    if not (num > 0) then
+    if not (num > 0 and num < 2 ^ 63) then
         local a, b = bad_read_arg(h, "bad max argument")
         return a, b
     end
