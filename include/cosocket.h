@@ -396,8 +396,9 @@ int64_t cosocket_loop_timeout(struct cosocket_loop *lp);
 /**
  * Drives the loop: performs pending I/O, fires timers, and writes up to
  * `cap` tokens of finished operations into `tokens`, the count into
- * `*n_out`. Waits up to `timeout_ms` (-1 forever, 0 just polls) when none
- * is ready yet; OK with `*n_out == 0` means the timeout expired.
+ * `*n_out`. Waits up to `timeout_ms` (-1 forever, 0 just polls; other
+ * negative values are INVALID_ARGUMENT) when none is ready yet; OK with
+ * `*n_out == 0` means the timeout expired.
  */
 enum cosocket_status cosocket_loop_wait(struct cosocket_loop *lp,
                                         uint64_t *tokens,

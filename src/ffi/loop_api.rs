@@ -58,8 +58,9 @@ pub extern "C" fn cosocket_loop_timeout(lp: *mut cosocket_loop) -> i64 {
 
 /// Drives the loop: performs pending I/O, fires timers, and writes up to
 /// `cap` tokens of finished operations into `tokens`, the count into
-/// `*n_out`. Waits up to `timeout_ms` (-1 forever, 0 just polls) when none
-/// is ready yet; OK with `*n_out == 0` means the timeout expired.
+/// `*n_out`. Waits up to `timeout_ms` (-1 forever, 0 just polls; other
+/// negative values are INVALID_ARGUMENT) when none is ready yet; OK with
+/// `*n_out == 0` means the timeout expired.
 #[unsafe(no_mangle)]
 pub extern "C" fn cosocket_loop_wait(
     lp: *mut cosocket_loop,
@@ -75,10 +76,10 @@ pub extern "C" fn cosocket_loop_wait(
         if n_out.is_null() || (tokens.is_null() && cap > 0) {
             return cosocket_status::NullParameter;
         }
-        let timeout = if timeout_ms < 0 {
-            None
-        } else {
-            Some(Duration::from_millis(timeout_ms as u64))
+        let timeout = match timeout_ms {
+            -1 => None,
+            ms if ms < 0 => return cosocket_status::InvalidArgument,
+            ms => Some(Duration::from_millis(ms as u64)),
         };
         let out: &mut [u64] = if cap == 0 {
             &mut []

@@ -282,6 +282,10 @@ pub extern "C" fn cosocket_tcp_connect(
 ) -> cosocket_status {
     guard(|| {
         let t = sock_or_return!(sock, out);
+        if host.is_null() && host_len > 0 {
+            fail(Some(&t), out, &Error::arg("NULL host"));
+            return cosocket_status::NullParameter;
+        }
         let (host, port, o) = match connect_args(host, host_len, port, opts) {
             Ok(a) => a,
             Err(e) => return fail(Some(&t), out, &e),
@@ -310,6 +314,10 @@ pub extern "C" fn cosocket_tcp_connect_async(
     guard(|| {
         let t = sock_or_return!(sock, out);
         let l = loop_or_return!(lp, out);
+        if host.is_null() && host_len > 0 {
+            fail(Some(&t), out, &Error::arg("NULL host"));
+            return cosocket_status::NullParameter;
+        }
         let (host, port, o) = match connect_args(host, host_len, port, opts) {
             Ok(a) => a,
             Err(e) => return fail(Some(&t), out, &e),
