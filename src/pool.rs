@@ -212,7 +212,12 @@ pub fn acquire(
         unwatch(w, idle.conn.fd);
         // The watcher may not have seen a FIN/RST/data that has already
         // arrived: check here, so a closed connection is never handed out.
-        if peer_spoke(idle.conn.fd) {
+        let spoke = match &idle.conn.tls {
+            // TLS-layer records alone (a late session ticket) are consumed.
+            Some(t) => !t.absorb_idle(idle.conn.fd),
+            None => peer_spoke(idle.conn.fd),
+        };
+        if spoke {
             close_fd(idle.conn.fd);
             pool.connections = pool.connections.saturating_sub(1);
             continue;
