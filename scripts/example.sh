@@ -17,6 +17,8 @@ export LUA_PATH="$PWD/bindings/lua/?.lua;$PWD/bindings/lua/?/init.lua;;"
 if [ -f examples/client.lua ]; then
   luajit examples/client.lua 127.0.0.1 "$port"
 else
+  # -lcosocket records the versioned SONAME (libcosocket.so.MAJOR.MINOR): provide it.
+  (cd target/release && ln -sf libcosocket.so "$(readelf -d libcosocket.so | sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p')")
   cc -Wall -O2 -Iinclude examples/client.c -Ltarget/release -lcosocket -Wl,-rpath,"$PWD/target/release" -o target/release/example-client
   target/release/example-client 127.0.0.1 "$port"
 fi
