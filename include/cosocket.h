@@ -590,7 +590,7 @@ enum cosocket_status cosocket_tcp_close(struct cosocket_tcp *sock, struct cosock
 /**
  * Puts the connection into the keepalive pool (`timeout_ms`: idle timeout,
  * -1 default 60 s, 0 forever; `size`: pool size if the pool is created now,
- * -1 default 30). The socket is then closed. ERROR "unread data in buffer"
+ * -1 default 30, other values <= 0 give INVALID_ARGUMENT). The socket is then closed. ERROR "unread data in buffer"
  * (socket stays open), "connection in dubious state", "closed".
  */
 enum cosocket_status cosocket_tcp_setkeepalive(struct cosocket_tcp *sock,

@@ -602,7 +602,7 @@ pub extern "C" fn cosocket_tcp_close(
 
 /// Puts the connection into the keepalive pool (`timeout_ms`: idle timeout,
 /// -1 default 60 s, 0 forever; `size`: pool size if the pool is created now,
-/// -1 default 30). The socket is then closed. ERROR "unread data in buffer"
+/// -1 default 30, other values <= 0 give INVALID_ARGUMENT). The socket is then closed. ERROR "unread data in buffer"
 /// (socket stays open), "connection in dubious state", "closed".
 #[unsafe(no_mangle)]
 pub extern "C" fn cosocket_tcp_setkeepalive(
@@ -618,7 +618,8 @@ pub extern "C" fn cosocket_tcp_setkeepalive(
         } else {
             Some(timeout_ms as u64)
         };
-        let size = if size < 0 { None } else { Some(size) };
+        // -1 means "default"; any other value (even negative) is checked.
+        let size = if size == -1 { None } else { Some(size) };
         match t.set_keepalive(timeout, size) {
             Ok(()) => ok_value(out, 1),
             Err(e) => fail(Some(&t), out, &e),

@@ -58,8 +58,13 @@ pub fn parse(host: &[u8], port: Option<u16>) -> Result<Target> {
         };
         return Ok(Target::Addr(SocketAddr::new(IpAddr::V6(ip), port)));
     }
-    if let Ok(ip) = text.parse::<IpAddr>() {
-        return Ok(Target::Addr(SocketAddr::new(ip, port)));
+    if let Ok(ip) = text.parse::<std::net::Ipv4Addr>() {
+        return Ok(Target::Addr(SocketAddr::new(IpAddr::V4(ip), port)));
+    }
+    // Like nginx, a bare IPv6 literal is read as host:port ("::1" has the
+    // port "1" after the last colon... and fails): IPv6 needs brackets.
+    if text.parse::<Ipv6Addr>().is_ok() {
+        return Err(parse_failed(host, "invalid port"));
     }
     let (name, port) = match text.rfind(':') {
         Some(i) => (&text[..i], parse_embedded_port(host, &text[i..])?),
@@ -175,8 +180,8 @@ mod tests {
             Target::Addr("[::1]:80".parse().unwrap())
         );
         assert_eq!(
-            parse(b"::1", Some(80)).unwrap(),
-            Target::Addr("[::1]:80".parse().unwrap())
+            parse(b"::1", Some(80)).unwrap_err().as_str(),
+            "failed to parse host name \"::1\": invalid port"
         );
         assert_eq!(
             parse(b"127.0.0.1:19004", Some(80)).unwrap(),

@@ -13,7 +13,9 @@ impl Tcp {
     /// it open; "connection in dubious state" closes it.
     pub fn set_keepalive(&self, timeout_ms: Option<u64>, size: Option<i64>) -> Result<()> {
         let s = self.state.get();
-        if s & (state::RESOLVING | state::CONNECTING) == 0 && s & state::OPEN == 0 {
+        // No connection yet while resolving (or queued in a backlog): closed;
+        // during the TCP handshake: busy connecting (reference §1.1).
+        if s & state::CONNECTING == 0 && s & state::OPEN == 0 {
             return Err(Error::CLOSED);
         }
         self.state.check_idle(s)?;
@@ -40,10 +42,15 @@ impl Tcp {
                 "bad \"pool_size\" option value: {size}"
             )));
         }
+        let tls = lock(&self.rd).tls.clone();
+        if tls.is_none() && sys::peer_closed(self.fd()) {
+            // nginx sees the FIN (EPOLLRDHUP) and answers "closed", leaving
+            // the object as it was: close() still works.
+            return Err(Error::CLOSED);
+        }
         // Take the connection exclusively (a concurrent call may have raced us).
         self.state.take_for_close()?;
         let fd = self.fd();
-        let tls = lock(&self.rd).tls.clone();
         let clean = match &tls {
             None => matches!(sys::readable_now(fd), Ok(false)),
             // TLS-layer records (a TLS 1.3 session ticket) are consumed.

@@ -304,3 +304,18 @@ pub fn readable_now(fd: RawFd) -> Result<bool, i32> {
         Err(e) => Err(e),
     }
 }
+
+/// True when the peer's FIN is the next thing to read (nothing else pending).
+pub fn peer_closed(fd: RawFd) -> bool {
+    let mut byte = [0u8; 1];
+    // SAFETY: one writable byte; MSG_PEEK leaves the data in the socket.
+    let n = unsafe {
+        libc::recv(
+            fd,
+            byte.as_mut_ptr().cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    n == 0
+}
