@@ -10,6 +10,7 @@ pkgs=(
   lua-socket                         # LuaSocket, a benchmark peer
   nginx libnginx-mod-http-lua lua-resty-core   # the OpenResty oracle
   redis-server memcached             # real servers for end-to-end tests
+  openssl                            # certificates for the TLS suites (tests/lua/tls_servers.sh)
   postgresql mariadb-server mariadb-client   # SQL servers for end-to-end tests
 )
 
