@@ -600,3 +600,67 @@ fn a_socket_can_move_to_another_loop() {
     assert_eq!(arecv(&s, &b, 3, Pattern::Line), R::data("two"));
     assert_eq!(close(&s), Ok(()));
 }
+
+/// §1.1: while the name is being resolved there is no connection yet:
+/// receive/send/close/getreusedtimes/setkeepalive say "closed" and a second
+/// connect says "socket busy connecting" (t/128 TEST 6).
+#[test]
+fn resolving_phase() {
+    let lp = new_loop();
+    let p = Peer::script("send resolved\\n;hold");
+    let s = asock(5000);
+    // The resolution result is only applied during wait(): until then the
+    // socket is deterministically in the resolving phase.
+    assert!(matches!(
+        s.connect_start(&lp, 1, b"localhost", Some(p.port()), &opts()),
+        Start::Pending
+    ));
+    assert_eq!(line(&s), R::err2("closed"));
+    assert_eq!(send(&s, b"x"), Err("closed".into()));
+    assert_eq!(close(&s), Err("closed".into()));
+    assert_eq!(
+        s.reused_times().map_err(|e| e.to_string()),
+        Err("closed".into())
+    );
+    assert_eq!(
+        s.set_keepalive(None, None).map_err(|e| e.to_string()),
+        Err("closed".into())
+    );
+    assert_eq!(
+        s.connect(b"127.0.0.1", Some(p.port()), &opts())
+            .map_err(|e| e.to_string()),
+        Err("socket busy connecting".into())
+    );
+    wait_token(&lp, 1, &mut Vec::new());
+    assert!(s.take_connect_result().unwrap().is_ok());
+    assert_eq!(arecv(&s, &lp, 2, Pattern::Line), R::data("resolved"));
+}
+
+/// A connect cancelled (abort: a killed Lua thread) while its name was still
+/// resolving must not hand that late resolution to the next connect of the
+/// same socket.
+#[test]
+fn late_resolution_goes_to_the_right_connect() {
+    let b = Peer::script("send B\\n;hold");
+    let lp = new_loop();
+    let s = asock(5000);
+    for i in 0..20u64 {
+        assert!(matches!(
+            s.connect_start(&lp, 1000 + i, b"no-such-host.invalid", Some(80), &opts()),
+            Start::Pending
+        ));
+        s.abort();
+        let r = aconnect(&s, &lp, 2000 + i, b"localhost", Some(b.port()));
+        assert_eq!(
+            r,
+            Ok(()),
+            "round {i}: the first connect's resolution leaked into the second"
+        );
+        assert_eq!(
+            arecv(&s, &lp, 3000 + i, Pattern::Line),
+            R::data("B"),
+            "round {i}"
+        );
+        assert_eq!(close(&s), Ok(()));
+    }
+}

@@ -43,9 +43,12 @@ fn ipv6_bracketed_literal() {
     s.connect(b"[::1]", Some(p.port()), &opts()).unwrap();
     assert_eq!(line(&s), R::data("v6"));
     assert_eq!(close(&s), Ok(()));
-    // Unbracketed literal too.
-    s.connect(b"::1", Some(p.port()), &opts()).unwrap();
-    assert_eq!(line(&s), R::data("v6"));
+    // Like nginx, an unbracketed IPv6 literal is read as host:port.
+    let e = s.connect(b"::1", Some(p.port()), &opts()).unwrap_err();
+    assert_eq!(
+        e.as_str(),
+        "failed to parse host name \"::1\": invalid port"
+    );
 }
 
 #[test]

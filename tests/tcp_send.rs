@@ -134,7 +134,9 @@ fn broken_pipe() {
 
 #[test]
 fn connection_reset_by_peer_on_send() {
-    let p = Peer::script("reset");
+    // The sleep lets connect() finish first (a RST before the connect is
+    // checked fails the connect itself, in nginx too).
+    let p = Peer::script("sleep 50;reset");
     let s = connected(&p);
     assert!(p.wait_closed(1, TIMEOUT), "{}", p.log());
     let mut err = None;

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use super::addr::{self, Target};
@@ -257,7 +258,11 @@ impl Tcp {
         let deadline = Instant::now() + self.connect_timeout();
         let generation = {
             let mut m = lock(&self.meta);
-            let generation = m.connect.as_ref().map_or(0, |c| c.generation) + 1;
+            // Unique per connect attempt, so that a late resolution or pool
+            // grant of an aborted or timed-out attempt is never taken for a
+            // later one (a per-socket "previous + 1" restarted at 1).
+            static NEXT_GENERATION: AtomicU64 = AtomicU64::new(1);
+            let generation = NEXT_GENERATION.fetch_add(1, Ordering::Relaxed);
             m.connect = Some(PendingConnect {
                 token,
                 deadline,

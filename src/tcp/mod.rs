@@ -156,9 +156,11 @@ impl Tcp {
     }
 
     /// How many times the current connection came from the pool.
+    /// `0` during the TCP handshake; "closed" while resolving (no
+    /// connection yet, reference §1.1).
     pub fn reused_times(&self) -> Result<u32> {
         let s = self.state.get();
-        if s & (state::CONNECTING | state::RESOLVING) != 0 {
+        if s & state::CONNECTING != 0 {
             return Ok(0);
         }
         if s & state::OPEN == 0
