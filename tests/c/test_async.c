@@ -214,10 +214,74 @@ static void sleeps_and_posts(void)
     cosocket_loop_free(lp);
 }
 
+static void until_gather_abort(void)
+{
+    peer_t p;
+    cosocket_loop *lp = cosocket_loop_new();
+    cosocket_tcp *s = cosocket_tcp_new();
+    cosocket_until *it = cosocket_until_new((const uint8_t *)"\r\n\r\n", 4, false);
+    cosocket_result r = empty_result();
+    cosocket_status st;
+    uint64_t seen[8];
+    size_t nseen = 0;
+    cosocket_iovec iov[3] = {
+        {(const uint8_t *)"GET /", 5},
+        {(const uint8_t *)" HTTP/1.0\r\n", 11},
+        {(const uint8_t *)"\r\n", 2},
+    };
+
+    if (peer_start(&p, "'expect GET / HTTP/1.0\\r\\n\\r\\n;sleep 50;send HTTP/1.0 200 OK\\r\\nA: b\\r\\n\\r\\nbody;hold'") != 0) {
+        CHECK(0, "peer for receiveuntil_async");
+        return;
+    }
+    cosocket_tcp_settimeout(s, 5000, &r);
+    st = cosocket_tcp_connect_async(s, lp, 1, "127.0.0.1", 9, p.port, NULL, &r);
+    if (st == COSOCKET_STATUS_AGAIN && wait_for(lp, 1, seen, &nseen, 8)) {
+        st = cosocket_tcp_result(s, COSOCKET_OP_CONNECT, &r);
+    }
+    CHECK(st == COSOCKET_STATUS_OK, "connect");
+    st = cosocket_tcp_sendv_async(s, lp, 2, iov, 3, &r);
+    if (st == COSOCKET_STATUS_AGAIN && wait_for(lp, 2, seen, &nseen, 8)) {
+        st = cosocket_tcp_result(s, COSOCKET_OP_SEND, &r);
+    }
+    CHECK(st == COSOCKET_STATUS_OK && r.value == 18, "sendv_async of 3 buffers");
+    st = cosocket_tcp_receiveuntil_async(s, lp, 3, it, 0, &r);
+    CHECK(st == COSOCKET_STATUS_AGAIN, "receiveuntil_async waits for the reply");
+    st = cosocket_tcp_result(s, COSOCKET_OP_RECEIVE, &r);
+    CHECK(st == COSOCKET_STATUS_NO_RESULT, "no result before the token");
+    if (wait_for(lp, 3, seen, &nseen, 8)) {
+        st = cosocket_tcp_result(s, COSOCKET_OP_RECEIVE, &r);
+    }
+    CHECK(st == COSOCKET_STATUS_OK && data_is(&r, "HTTP/1.0 200 OK\r\nA: b"), "header block");
+    st = cosocket_tcp_receive_async(s, lp, 4, COSOCKET_PATTERN_SIZE, 4, &r);
+    CHECK(st == COSOCKET_STATUS_OK && data_is(&r, "body"), "buffered body on the fast path");
+    st = cosocket_tcp_receive_async(s, lp, 5, COSOCKET_PATTERN_LINE, 0, &r);
+    CHECK(st == COSOCKET_STATUS_AGAIN, "a receive pending");
+    CHECK(cosocket_tcp_abort(s) == COSOCKET_STATUS_OK, "abort while pending");
+    {
+        uint64_t toks[4];
+        size_t n = 9;
+        cosocket_loop_wait(lp, toks, 4, 50, &n);
+        CHECK(n == 0, "the aborted receive's token never comes");
+    }
+    st = cosocket_tcp_receive(s, COSOCKET_PATTERN_LINE, 0, &r);
+    CHECK(st == COSOCKET_STATUS_ERROR && err_is(&r, "closed"), "closed after abort");
+    st = cosocket_tcp_connect_async(s, lp, 6, "127.0.0.1", 9, p.port, NULL, &r);
+    if (st == COSOCKET_STATUS_AGAIN && wait_for(lp, 6, seen, &nseen, 8)) {
+        st = cosocket_tcp_result(s, COSOCKET_OP_CONNECT, &r);
+    }
+    CHECK(st == COSOCKET_STATUS_OK, "the handle connects again after abort");
+    cosocket_until_free(it);
+    cosocket_tcp_free(s);
+    cosocket_loop_free(lp);
+    peer_stop(&p);
+}
+
 int main(void)
 {
     many_sockets();
     loop_timeouts();
     sleeps_and_posts();
+    until_gather_abort();
     return tap_done();
 }

@@ -5,6 +5,8 @@
  */
 #include "tap.h"
 
+#include <pthread.h>
+
 static void exchange(void)
 {
     peer_t p;
@@ -260,6 +262,48 @@ static void options(void)
     peer_stop(&p);
 }
 
+static void *blocked_reader(void *arg)
+{
+    static cosocket_result r;
+    static cosocket_status st;
+    st = cosocket_tcp_receive(arg, COSOCKET_PATTERN_LINE, 0, &r);
+    return &st;
+}
+
+static void two_threads(void)
+{
+    peer_t p;
+    cosocket_result r = empty_result();
+    cosocket_status st;
+    cosocket_tcp *s = cosocket_tcp_new();
+    pthread_t th;
+    void *ret = NULL;
+    double t0;
+
+    if (peer_start(&p, "hold") != 0) {
+        CHECK(0, "peer for two threads");
+        return;
+    }
+    cosocket_tcp_settimeouts(s, 5000, 5000, 1000, &r);
+    connect_local(s, p.port, &r);
+    pthread_create(&th, NULL, blocked_reader, s);
+    /* receive(0) makes the busy checks and no I/O: wait for the reader. */
+    t0 = now_s();
+    do {
+        st = cosocket_tcp_receive(s, COSOCKET_PATTERN_SIZE, 0, &r);
+    } while (st == COSOCKET_STATUS_OK && now_s() - t0 < 20);
+    CHECK(st == COSOCKET_STATUS_ERROR && err_is(&r, "socket busy reading"), "second reader: socket busy reading");
+    st = cosocket_tcp_close(s, &r);
+    CHECK(st == COSOCKET_STATUS_ERROR && err_is(&r, "socket busy reading"), "close while reading: busy reading");
+    st = cosocket_tcp_send(s, (const uint8_t *)"some data", 9, &r);
+    CHECK(st == COSOCKET_STATUS_OK && r.value == 9, "send while another thread reads (full duplex)");
+    pthread_join(th, &ret);
+    CHECK(ret != NULL && *(cosocket_status *)ret == COSOCKET_STATUS_ERROR, "the reader times out");
+    CHECK(cosocket_tcp_close(s, &r) == COSOCKET_STATUS_OK, "close afterwards");
+    cosocket_tcp_free(s);
+    peer_stop(&p);
+}
+
 int main(void)
 {
     cosocket_result r = empty_result();
@@ -271,5 +315,6 @@ int main(void)
     receiveuntil();
     connect_errors();
     options();
+    two_threads();
     return tap_done();
 }
