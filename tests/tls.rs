@@ -537,6 +537,21 @@ fn handshake_timeout_uses_connect_timeout_and_closes() {
 }
 
 #[test]
+fn abort_from_another_thread_ends_a_blocking_handshake() {
+    let (port, _held) = silent_server();
+    let s = Arc::new(connect_to(port));
+    let s2 = Arc::clone(&s);
+    let t = Instant::now();
+    let th = std::thread::spawn(move || s2.ssl_handshake(hs(None, false)).map(|_| ()));
+    std::thread::sleep(Duration::from_millis(100));
+    s.abort();
+    let r = th.join().unwrap();
+    assert!(r.is_err());
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    assert_eq!(send(&s, b"x"), Err("closed".into()));
+}
+
+#[test]
 fn read_timeout_over_tls_is_not_fatal() {
     let srv = Server::start(server_config(&certs().leaf, None), |mut io| {
         let mut p = Vec::new();

@@ -217,9 +217,12 @@ impl Tcp {
         if let Some((id, key)) = waiting {
             crate::pool::cancel_wait(&key, id);
         }
-        if self.state.get() & (state::READING | state::WRITING) != 0 {
-            // A thread blocked in recv/send holds the half's lock until its
-            // timeout: wake it (EOF / EPIPE) before release_fd takes the locks.
+        let s = self.state.get();
+        let handshaking = s & (state::OPEN | state::CONNECTING) == state::OPEN | state::CONNECTING;
+        if s & (state::READING | state::WRITING) != 0 || handshaking {
+            // A thread blocked in recv/send (or a blocking TLS handshake)
+            // holds the half's lock until its timeout: wake it (EOF / EPIPE)
+            // before release_fd takes the locks.
             sys::shutdown(self.fd());
         }
         lock(&self.tls).cancel();

@@ -164,29 +164,31 @@ impl Tcp {
             Begin::Fresh(c, n) => (c, n),
         };
         let deadline = Instant::now() + self.connect_timeout();
+        // Holding the reader's lock keeps abort() (another thread) from
+        // closing the fd, whose number could be reused, under this loop; it
+        // shuts the connection down instead, which ends the wait.
+        let rd = lock(&self.rd);
         let fd = self.fd();
-        loop {
+        let res = loop {
             let events = match conn.handshake(fd) {
-                Hs::Done => return self.handshake_done(conn, check.as_ref()),
-                Hs::Failed => {
-                    let e = failure();
-                    self.handshake_failed();
-                    return Err(e);
-                }
+                Hs::Done => break Ok(()),
+                Hs::Failed => break Err(failure()),
                 Hs::Read => libc::POLLIN,
                 Hs::Write => libc::POLLOUT,
             };
             let left = deadline.saturating_duration_since(Instant::now());
             match sys::poll_one(fd, events, Some(left)) {
                 Ok(true) => {}
-                Ok(false) => {
-                    self.handshake_failed();
-                    return Err(Error::TIMEOUT);
-                }
-                Err(_) => {
-                    self.handshake_failed();
-                    return Err(Error::op("handshake failed"));
-                }
+                Ok(false) => break Err(Error::TIMEOUT),
+                Err(_) => break Err(Error::op("handshake failed")),
+            }
+        };
+        drop(rd);
+        match res {
+            Ok(()) => self.handshake_done(conn, check.as_ref()),
+            Err(e) => {
+                self.handshake_failed();
+                Err(e)
             }
         }
     }
