@@ -13,7 +13,10 @@ use cosocket::tcp::{ConnectOpts, ReadOutcome, ReadRequest, Tcp};
 
 fn roundtrip(t: &Tcp) -> bool {
     t.send(&[IoSlice::new(b"hi\n")]).is_ok()
-        && matches!(t.receive(ReadRequest::Pattern(Pattern::Line)), ReadOutcome::Data(_, 2))
+        && matches!(
+            t.receive(ReadRequest::Pattern(Pattern::Line)),
+            ReadOutcome::Data(_, 2)
+        )
 }
 
 #[test]
@@ -22,7 +25,8 @@ fn forked_child_gets_fresh_pools() {
     let key = format!("127.0.0.1:{}", peer.port());
     let t = Tcp::new();
     t.set_timeout(5000).unwrap();
-    t.connect(b"127.0.0.1", Some(peer.port()), &ConnectOpts::default()).unwrap();
+    t.connect(b"127.0.0.1", Some(peer.port()), &ConnectOpts::default())
+        .unwrap();
     assert!(roundtrip(&t));
     t.set_keepalive(None, None).unwrap();
     assert_eq!(pool::stats(&key).unwrap().idle, 1);
@@ -36,7 +40,9 @@ fn forked_child_gets_fresh_pools() {
                 return 10; // inherited pool visible in the child
             }
             let c = Tcp::new();
-            if c.connect(b"127.0.0.1", Some(peer.port()), &ConnectOpts::default()).is_err() {
+            if c.connect(b"127.0.0.1", Some(peer.port()), &ConnectOpts::default())
+                .is_err()
+            {
                 return 11;
             }
             if c.reused_times() != Ok(0) {
@@ -59,7 +65,8 @@ fn forked_child_gets_fresh_pools() {
     // The parent's idle connection is intact and reusable.
     std::thread::sleep(Duration::from_millis(20));
     let p = Tcp::new();
-    p.connect(b"127.0.0.1", Some(peer.port()), &ConnectOpts::default()).unwrap();
+    p.connect(b"127.0.0.1", Some(peer.port()), &ConnectOpts::default())
+        .unwrap();
     assert_eq!(p.reused_times().unwrap(), 1);
     assert!(roundtrip(&p));
 }
