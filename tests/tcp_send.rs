@@ -181,7 +181,7 @@ fn send_while_another_thread_sends_is_busy_writing() {
     connect(&s, &p);
     s.set_option(SockOption::SndBuf, 4096).unwrap();
     let s2 = Arc::clone(&s);
-    let t = std::thread::spawn(move || send(&s2, &pattern(16 << 20)));
+    let t = std::thread::spawn(move || send_when_free(&s2, &pattern(16 << 20)));
     // An empty send does the busy checks and nothing else.
     let start = std::time::Instant::now();
     while send(&s, b"") == Ok(0) {
@@ -214,7 +214,7 @@ fn abort_wakes_a_blocked_writer() {
     connect(&s, &p);
     s.set_option(SockOption::SndBuf, 4096).unwrap();
     let s2 = Arc::clone(&s);
-    let t = std::thread::spawn(move || send(&s2, &pattern(16 << 20)));
+    let t = std::thread::spawn(move || send_when_free(&s2, &pattern(16 << 20)));
     let start = std::time::Instant::now();
     while send(&s, b"") == Ok(0) {
         assert!(start.elapsed() < FOREVER, "writer never started");

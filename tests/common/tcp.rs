@@ -190,3 +190,24 @@ pub fn asend(
         }
     }
 }
+
+/// `line()` for a thread racing the main thread's busy probes (receive(0)
+/// sets "reading" for an instant): retries while that probe made it busy.
+pub fn line_when_free(sock: &Tcp) -> R {
+    loop {
+        match line(sock) {
+            R::Err(e, None) if e == "socket busy reading" => std::thread::yield_now(),
+            r => return r,
+        }
+    }
+}
+
+/// `send()` for a thread racing the main thread's empty-send busy probes.
+pub fn send_when_free(sock: &Tcp, data: &[u8]) -> Result<usize, String> {
+    loop {
+        match send(sock, data) {
+            Err(e) if e == "socket busy writing" => std::thread::yield_now(),
+            r => return r,
+        }
+    }
+}
