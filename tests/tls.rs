@@ -122,6 +122,36 @@ fn self_signed_is_18() {
 }
 
 #[test]
+fn a_trusted_self_signed_server_certificate_is_accepted() {
+    // OpenSSL trusts a certificate that is itself in the store, even one
+    // marked as a CA (webpki alone refuses a CA as a server certificate).
+    let c = certs();
+    let expired = "10: certificate has expired";
+    for (id, want, untrusted) in [
+        (&c.self_signed, Ok(()), "18: self-signed certificate"),
+        (&c.self_signed_ca, Ok(()), "18: self-signed certificate"),
+        // OpenSSL reports the last error its verify callback saw: the date.
+        (&c.self_signed_ca_expired, Err(expired.to_string()), expired),
+    ] {
+        let srv = Server::start(server_config(id, None), |mut io| io.echo_lines());
+        let s = connect_to(srv.port);
+        s.set_trusted_store(Some(parse_trusted_store(id.chain_pem.as_bytes()).unwrap()))
+            .unwrap();
+        let got = s
+            .ssl_handshake(hs(Some("localhost"), true))
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        assert_eq!(got, want);
+        if got.is_ok() {
+            echo_once(&s, "self-signed");
+        }
+        // Not trusted: 18, CA flag or not.
+        let s = connect_to(srv.port);
+        assert_eq!(hs_err(&s, hs(Some("localhost"), true)), untrusted);
+    }
+}
+
+#[test]
 fn untrusted_root_in_chain_is_19() {
     let srv = Server::start(server_config(&certs().leaf_with_root, None), |mut io| {
         io.echo_lines()

@@ -41,13 +41,13 @@ fn system_roots() -> Arc<RootCertStore> {
 
 fn no_verify() -> Arc<Verifier> {
     static V: OnceLock<Arc<Verifier>> = OnceLock::new();
-    V.get_or_init(|| Arc::new(Verifier::new(None, provider())))
+    V.get_or_init(|| Arc::new(Verifier::new(None, Vec::new(), provider())))
         .clone()
 }
 
 fn system_verifier() -> Arc<Verifier> {
     static V: OnceLock<Arc<Verifier>> = OnceLock::new();
-    V.get_or_init(|| Arc::new(Verifier::new(Some(system_roots()), provider())))
+    V.get_or_init(|| Arc::new(Verifier::new(Some(system_roots()), Vec::new(), provider())))
         .clone()
 }
 
@@ -79,17 +79,19 @@ pub fn parse_trusted_store(pem: &[u8]) -> Result<Arc<TrustedStore>> {
     static CACHE: OnceLock<Mutex<HashMap<Vec<u8>, Weak<TrustedStore>>>> = OnceLock::new();
     cached(CACHE.get_or_init(Mutex::default), pem.to_vec(), || {
         let mut store = RootCertStore::empty();
+        let mut exact = Vec::new();
         for cert in CertificateDer::pem_slice_iter(pem) {
             let cert = cert.map_err(|_| Error::op("invalid trusted store"))?;
             store
-                .add(cert)
+                .add(cert.clone())
                 .map_err(|_| Error::op("invalid trusted store"))?;
+            exact.push(cert);
         }
         if store.is_empty() {
             return Err(Error::op("invalid trusted store"));
         }
         Ok(TrustedStore {
-            verifier: Arc::new(Verifier::new(Some(Arc::new(store)), provider())),
+            verifier: Arc::new(Verifier::new(Some(Arc::new(store)), exact, provider())),
         })
     })
 }

@@ -41,15 +41,24 @@ pub(crate) struct Verifier {
     /// None: `ssl_verify` off, any certificate is accepted (handshake
     /// signatures are still checked, as OpenSSL does).
     roots: Option<Arc<RootCertStore>>,
+    /// The certificates of a trusted store as given: OpenSSL trusts a
+    /// server certificate that is itself in the store (a self-signed server
+    /// certificate, even one marked as a CA, which webpki refuses as a leaf).
+    exact: Vec<CertificateDer<'static>>,
     provider: Arc<CryptoProvider>,
 }
 
 impl Verifier {
     pub(crate) fn new(
         roots: Option<Arc<RootCertStore>>,
+        exact: Vec<CertificateDer<'static>>,
         provider: Arc<CryptoProvider>,
     ) -> Verifier {
-        Verifier { roots, provider }
+        Verifier {
+            roots,
+            exact,
+            provider,
+        }
     }
 }
 
@@ -75,6 +84,17 @@ impl ServerCertVerifier for Verifier {
         if let Err(e) =
             verify_server_cert_signed_by_trust_anchor(&cert, roots, intermediates, now, algs)
         {
+            if self.exact.iter().any(|c| c.as_ref() == end_entity.as_ref()) {
+                // In the store itself: trusted as OpenSSL does, within its dates.
+                let text = match validity(end_entity) {
+                    Some((from, _)) if now.as_secs() < from => "9: certificate is not yet valid",
+                    Some((_, until)) if now.as_secs() > until => "10: certificate has expired",
+                    Some(_) => return Ok(ServerCertVerified::assertion()),
+                    None => "handshake failed",
+                };
+                FAILURE.with(|f| *f.borrow_mut() = Some(text.to_string()));
+                return Err(e);
+            }
             let text = openssl_text(&e, end_entity, intermediates);
             FAILURE.with(|f| *f.borrow_mut() = text);
             return Err(e);
@@ -138,6 +158,11 @@ fn openssl_text(
             (26, "unsupported certificate purpose")
         }
         C::UnhandledCriticalExtension => (34, "unhandled critical extension"),
+        // A lone self-signed certificate that is not trusted is 18 for
+        // OpenSSL whatever else webpki finds first (e.g. a CA flag on it).
+        _ if intermediates.is_empty() && unknown_issuer(end_entity, intermediates).0 == 18 => {
+            (18, "self-signed certificate")
+        }
         _ => return None,
     };
     Some(format!("{code}: {text}"))
@@ -179,8 +204,8 @@ fn tlv(d: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     Some((tag, &d[..len], &d[len..]))
 }
 
-/// The raw issuer and subject names of a certificate.
-fn names<'a>(cert: &'a CertificateDer<'_>) -> Option<(&'a [u8], &'a [u8])> {
+/// The raw issuer name, validity and subject name of a certificate.
+fn fields<'a>(cert: &'a CertificateDer<'_>) -> Option<(&'a [u8], &'a [u8], &'a [u8])> {
     let (_, body, _) = tlv(cert.as_ref())?;
     let (_, tbs, _) = tlv(body)?;
     let (tag, _, mut rest) = tlv(tbs)?;
@@ -190,9 +215,57 @@ fn names<'a>(cert: &'a CertificateDer<'_>) -> Option<(&'a [u8], &'a [u8])> {
     }
     let (_, _, rest) = tlv(rest)?; // signature algorithm
     let (_, issuer, rest) = tlv(rest)?;
-    let (_, _, rest) = tlv(rest)?; // validity
+    let (_, validity, rest) = tlv(rest)?;
     let (_, subject, _) = tlv(rest)?;
-    Some((issuer, subject))
+    Some((issuer, validity, subject))
+}
+
+/// The raw issuer and subject names of a certificate.
+fn names<'a>(cert: &'a CertificateDer<'_>) -> Option<(&'a [u8], &'a [u8])> {
+    fields(cert).map(|(i, _, s)| (i, s))
+}
+
+/// notBefore and notAfter as Unix seconds.
+fn validity(cert: &CertificateDer<'_>) -> Option<(u64, u64)> {
+    let (_, v, _) = fields(cert)?;
+    let (t1, from, rest) = tlv(v)?;
+    let (t2, until, _) = tlv(rest)?;
+    Some((x509_time(t1, from)?, x509_time(t2, until)?))
+}
+
+/// UTCTime (YYMMDDHHMMSSZ) or GeneralizedTime (YYYYMMDDHHMMSSZ) to Unix seconds.
+fn x509_time(tag: u8, b: &[u8]) -> Option<u64> {
+    let digits = |s: &[u8]| -> Option<i64> {
+        s.iter().try_fold(0i64, |a, &c| {
+            c.is_ascii_digit().then(|| a * 10 + i64::from(c - b'0'))
+        })
+    };
+    let (year, rest) = match (tag, b.len()) {
+        (0x17, 13) => {
+            let yy = digits(&b[..2])?;
+            (if yy < 50 { 2000 + yy } else { 1900 + yy }, &b[2..])
+        }
+        (0x18, 15) => (digits(&b[..4])?, &b[4..]),
+        _ => return None,
+    };
+    if rest[10] != b'Z' {
+        return None;
+    }
+    let (mo, d) = (digits(&rest[0..2])?, digits(&rest[2..4])?);
+    let (h, mi, s) = (
+        digits(&rest[4..6])?,
+        digits(&rest[6..8])?,
+        digits(&rest[8..10])?,
+    );
+    // Days from civil (proleptic Gregorian), 1970-01-01 = 0.
+    let y = if mo <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days * 86_400 + h * 3600 + mi * 60 + s).ok()
 }
 
 #[cfg(test)]
@@ -211,6 +284,16 @@ mod tests {
         );
         assert_eq!(tlv(&[0x30, 0x82, 0x00]), None);
         assert_eq!(tlv(&[0x30, 0x05, 0x00]), None);
+    }
+
+    #[test]
+    fn x509_times() {
+        assert_eq!(x509_time(0x17, b"700101000000Z"), Some(0));
+        assert_eq!(x509_time(0x17, b"000229120000Z"), Some(951_825_600));
+        assert_eq!(x509_time(0x18, b"20380119031408Z"), Some(2_147_483_648));
+        assert_eq!(x509_time(0x18, b"99991231235959Z"), Some(253_402_300_799));
+        assert_eq!(x509_time(0x17, b"700101000000"), None);
+        assert_eq!(x509_time(0x17, b"7001010000a0Z"), None);
     }
 
     #[test]

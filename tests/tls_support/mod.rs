@@ -42,6 +42,10 @@ pub struct Certs {
     pub expired: Identity,
     /// Self-signed, for localhost.
     pub self_signed: Identity,
+    /// Self-signed for localhost and marked as a CA (what `openssl req
+    /// -x509` makes), expired or not.
+    pub self_signed_ca: Identity,
+    pub self_signed_ca_expired: Identity,
     /// The CA that signs client certificates (PEM and DER).
     pub client_ca: CertificateDer<'static>,
     /// A client certificate signed by the client CA.
@@ -55,6 +59,24 @@ fn ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
     p.distinguished_name.push(DnType::CommonName, name);
     p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     CertifiedIssuer::self_signed(p, KeyPair::generate().unwrap()).unwrap()
+}
+
+fn self_signed_ca(expired: bool) -> Identity {
+    let mut p = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    p.distinguished_name.push(DnType::CommonName, "localhost");
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    if expired {
+        p.not_before = rcgen::date_time_ymd(2000, 1, 1);
+        p.not_after = rcgen::date_time_ymd(2001, 1, 1);
+    }
+    let key = KeyPair::generate().unwrap();
+    let cert = p.self_signed(&key).unwrap();
+    Identity {
+        chain: vec![cert.der().clone()],
+        key_der: key.serialize_der(),
+        chain_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    }
 }
 
 fn leaf(
@@ -98,6 +120,8 @@ pub fn certs() -> &'static Certs {
             leaf_with_root: with_root,
             expired: leaf(&["localhost"], Some(&ca), true),
             self_signed: leaf(&["localhost"], None, false),
+            self_signed_ca: self_signed_ca(false),
+            self_signed_ca_expired: self_signed_ca(true),
             client_ca: client_ca.der().clone(),
             client,
             stray_key_pem: KeyPair::generate().unwrap().serialize_pem(),
