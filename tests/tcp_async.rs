@@ -664,3 +664,18 @@ fn late_resolution_goes_to_the_right_connect() {
         assert_eq!(close(&s), Ok(()));
     }
 }
+
+/// The loop's send timer is re-armed by progress too (see tcp_send.rs).
+#[test]
+fn send_timeout_rearmed_by_progress() {
+    let script = vec!["sleep 100;recv 20000"; 10].join(";") + ";drain";
+    let p = Peer::start(&["--quiet", "--rcvbuf", "4096", &script]);
+    let lp = new_loop();
+    let s = Arc::new(Tcp::new());
+    s.set_timeouts(5000, 300, 5000).unwrap();
+    aconnect(&s, &lp, 1, b"127.0.0.1", Some(p.port())).unwrap();
+    s.set_option(SockOption::SndBuf, 4096).unwrap();
+    assert_eq!(asend(&s, &lp, 2, &[&pattern(200_000)]), Ok(200_000));
+    assert_eq!(close(&s), Ok(()));
+    assert_idle(&lp);
+}

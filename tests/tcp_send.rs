@@ -227,3 +227,20 @@ fn abort_wakes_a_blocked_writer() {
     assert_eq!(send(&s, b"x"), Err("closed".into()));
     assert_eq!(close(&s), Err("closed".into()));
 }
+
+/// §3: the send timeout is an inactivity timeout, re-armed by progress: a
+/// peer taking 20 KB every 100 ms never trips a 300 ms send timeout, though
+/// the whole send takes well over 300 ms.
+#[test]
+fn send_timeout_is_rearmed_by_progress() {
+    let script = vec!["sleep 100;recv 20000"; 10].join(";") + ";drain";
+    let p = Peer::start(&["--quiet", "--rcvbuf", "4096", &script]);
+    let s = Arc::new(Tcp::new());
+    s.set_timeouts(5000, 300, 5000).unwrap();
+    connect(&s, &p);
+    s.set_option(SockOption::SndBuf, 4096).unwrap();
+    let s2 = Arc::clone(&s);
+    let r = bounded(FOREVER, move || send(&s2, &pattern(200_000)));
+    assert_eq!(r, Ok(200_000));
+    assert_eq!(close(&s), Ok(()));
+}
