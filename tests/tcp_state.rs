@@ -232,6 +232,11 @@ fn setoption_getoption() {
     s.set_option(SockOption::RcvBuf, 23456).unwrap();
     assert!(s.get_option(SockOption::RcvBuf).unwrap() >= 23456);
     assert_eq!(s.get_option(SockOption::SndBuf), Ok(snd));
+    // A kernel refusal is the raw (not lower-cased) strerror text.
+    assert_eq!(
+        s.set_option(SockOption::KeepCnt, 0).unwrap_err().as_str(),
+        "Invalid argument"
+    );
 }
 
 #[test]
