@@ -668,7 +668,7 @@ fn late_resolution_goes_to_the_right_connect() {
 /// The loop's send timer is re-armed by progress too (see tcp_send.rs).
 #[test]
 fn send_timeout_rearmed_by_progress() {
-    let script = vec!["sleep 100;recv 20000"; 10].join(";") + ";drain";
+    let script = ["sleep 100;recv 20000"; 10].join(";") + ";drain";
     let p = Peer::start(&["--quiet", "--rcvbuf", "4096", &script]);
     let lp = new_loop();
     let s = Arc::new(Tcp::new());

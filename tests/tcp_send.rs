@@ -233,7 +233,7 @@ fn abort_wakes_a_blocked_writer() {
 /// the whole send takes well over 300 ms.
 #[test]
 fn send_timeout_is_rearmed_by_progress() {
-    let script = vec!["sleep 100;recv 20000"; 10].join(";") + ";drain";
+    let script = ["sleep 100;recv 20000"; 10].join(";") + ";drain";
     let p = Peer::start(&["--quiet", "--rcvbuf", "4096", &script]);
     let s = Arc::new(Tcp::new());
     s.set_timeouts(5000, 300, 5000).unwrap();
