@@ -486,3 +486,13 @@ fn abort_wakes_a_blocked_reader() {
     assert_eq!(line(&s), R::err2("closed"));
     assert_eq!(close(&s), Err("closed".into()));
 }
+
+#[test]
+fn all_timeout_returns_the_partial() {
+    let p = Peer::script("send abc;sleep 400;send def;close");
+    let s = sock_with_timeout(150);
+    connect(&s, &p);
+    assert_eq!(recv(&s, Pattern::All), R::err("timeout", "abc"));
+    s.set_timeout(5000).unwrap();
+    assert_eq!(recv(&s, Pattern::All), R::data("def"));
+}
