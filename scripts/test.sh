@@ -59,6 +59,8 @@ run clippy cargo clippy --all-targets -- -D warnings
 run rust cargo test
 run c tests/c/run.sh
 run lua tests/lua/run.sh
+# The same suites on Debian's stock LuaJIT (Mike Pall's 2.1 beta3), unpacked, not installed.
+run lua-stock tests/lua/stock-luajit.sh
 for suite in tests/nginx/run.sh tests/e2e/run.sh; do
   [ -e "$suite" ] && run "$(basename "$(dirname "$suite")")" "$suite"
 done
