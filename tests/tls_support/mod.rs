@@ -145,6 +145,8 @@ pub struct Seen {
     pub unclean_eof: bool,
     /// The client sent close_notify.
     pub close_notify: bool,
+    /// Times the handler called `Io::mark` (a step of its script is done).
+    pub marks: u32,
 }
 
 /// A server connection after its handshake.
@@ -158,6 +160,11 @@ pub struct Io {
 impl Io {
     fn note(&self, f: impl FnOnce(&mut Seen)) {
         f(&mut self.seen.lock().unwrap()[self.index]);
+    }
+
+    /// Records that a step of the handler's script is done (see `Seen::marks`).
+    pub fn mark(&self) {
+        self.note(|s| s.marks += 1);
     }
 
     /// Writes all queued TLS bytes.
