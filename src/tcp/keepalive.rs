@@ -43,7 +43,9 @@ impl Tcp {
             )));
         }
         let tls = lock(&self.rd).tls.clone();
-        if tls.is_none() && sys::peer_closed(self.fd()) {
+        // One MSG_PEEK answers both questions below (nginx also peeks once).
+        let probe = tls.is_none().then(|| sys::pending(self.fd()));
+        if probe == Some(sys::Pending::Fin) {
             // nginx sees the FIN (EPOLLRDHUP) and answers "closed", leaving
             // the object as it was: close() still works.
             return Err(Error::CLOSED);
@@ -52,7 +54,8 @@ impl Tcp {
         self.state.take_for_close()?;
         let fd = self.fd();
         let clean = match &tls {
-            None => matches!(sys::readable_now(fd), Ok(false)),
+            // Data, or an error pending.
+            None => probe == Some(sys::Pending::Nothing),
             // TLS-layer records (a TLS 1.3 session ticket) are consumed.
             Some(t) => t.absorb_idle(fd),
         };

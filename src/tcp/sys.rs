@@ -295,27 +295,38 @@ pub fn poll_one(fd: RawFd, events: i16, timeout: Option<Duration>) -> Result<boo
     }
 }
 
-/// Bytes readable right now without blocking: Ok(true) if data or EOF is pending.
-pub fn readable_now(fd: RawFd) -> Result<bool, i32> {
-    let mut byte = [0u8; 1];
-    match recv(fd, &mut byte, true) {
-        Ok(_) => Ok(true),
-        Err(libc::EAGAIN) => Ok(false),
-        Err(e) => Err(e),
-    }
+/// What an idle connection has pending, as one MSG_PEEK recv sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pending {
+    /// Nothing: safe to pool.
+    Nothing,
+    /// The peer's FIN is the next thing to read.
+    Fin,
+    /// Data, or an error (RST): not safe for the next user.
+    Data,
 }
 
-/// True when the peer's FIN is the next thing to read (nothing else pending).
-pub fn peer_closed(fd: RawFd) -> bool {
+/// Peeks at an idle connection without consuming anything (one syscall).
+pub fn pending(fd: RawFd) -> Pending {
     let mut byte = [0u8; 1];
-    // SAFETY: one writable byte; MSG_PEEK leaves the data in the socket.
-    let n = unsafe {
-        libc::recv(
-            fd,
-            byte.as_mut_ptr().cast(),
-            1,
-            libc::MSG_PEEK | libc::MSG_DONTWAIT,
-        )
-    };
-    n == 0
+    loop {
+        // SAFETY: one writable byte; MSG_PEEK leaves the data in the socket.
+        let n = unsafe {
+            libc::recv(
+                fd,
+                byte.as_mut_ptr().cast(),
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        return match n {
+            0 => Pending::Fin,
+            n if n > 0 => Pending::Data,
+            _ => match errno() {
+                libc::EINTR => continue,
+                libc::EAGAIN => Pending::Nothing,
+                _ => Pending::Data,
+            },
+        };
+    }
 }
