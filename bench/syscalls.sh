@@ -26,7 +26,12 @@ N_POOL=20000
 C64=64 K64=300
 
 # Warm-up operations the clients run before timing (see the clients).
-warm() { local n=$1 cap=$2 w=$((n / 10)); [ $w -gt "$cap" ] && w=$cap; echo $w; }
+warm() {
+  local n=$1 cap=$2 w
+  w=$((n / 10))
+  [ $w -gt "$cap" ] && w=$cap
+  echo $w
+}
 
 start_server() {
   : >"$TMP/sc_server.out"
