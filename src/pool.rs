@@ -34,6 +34,11 @@ pub struct IdleConn {
     pub reused: u32,
     pub unix: bool,
     pub nodelay: bool,
+    /// SO_RCVTIMEO and SO_SNDTIMEO as set in the kernel (ms, 0 = never set),
+    /// so a reused connection does not set them again on its first receive
+    /// and send.
+    pub rcvtimeo: u32,
+    pub sndtimeo: u32,
     /// The TLS state of a connection that did `sslhandshake` (OpenResty pools
     /// TLS connections with their TLS state).
     pub tls: Option<std::sync::Arc<crate::tls::TlsConn>>,

@@ -64,7 +64,11 @@ impl Tcp {
             self.release_fd(true);
             return Err(Error::op("connection in dubious state"));
         }
-        let nodelay = lock(&self.wr).nodelay_known();
+        let (nodelay, sndtimeo) = {
+            let wr = lock(&self.wr);
+            (wr.nodelay_known(), wr.kernel_timeout())
+        };
+        let rcvtimeo = lock(&self.rd).kernel_timeout();
         let (reused, unix, counted) = {
             let mut m = lock(&self.meta);
             (m.reused, m.unix, std::mem::take(&mut m.counted))
@@ -75,6 +79,8 @@ impl Tcp {
             reused,
             unix,
             nodelay,
+            rcvtimeo,
+            sndtimeo,
             tls,
         };
         let size = size.map_or(pool::DEFAULT_POOL_SIZE, |s| {
@@ -92,7 +98,12 @@ impl Tcp {
     /// Makes a pooled connection this socket's connection.
     pub(super) fn install_pooled(&self, conn: IdleConn) {
         self.install(conn.fd, conn.unix);
-        lock(&self.wr).set_nodelay_known(conn.nodelay);
+        {
+            let mut wr = lock(&self.wr);
+            wr.set_nodelay_known(conn.nodelay);
+            wr.set_kernel_timeout(conn.sndtimeo);
+        }
+        lock(&self.rd).set_kernel_timeout(conn.rcvtimeo);
         if let Some(t) = conn.tls {
             lock(&self.rd).tls = Some(Arc::clone(&t));
             lock(&self.wr).tls = Some(t);

@@ -95,6 +95,16 @@ impl Reader {
         self.tls = None;
     }
 
+    /// SO_RCVTIMEO as set in the kernel (0 = never set).
+    pub(super) fn kernel_timeout(&self) -> u32 {
+        self.rcvtimeo
+    }
+
+    /// Records SO_RCVTIMEO already set on the fd (a pooled connection's).
+    pub(super) fn set_kernel_timeout(&mut self, ms: u32) {
+        self.rcvtimeo = ms;
+    }
+
     pub(super) fn unread(&self) -> usize {
         self.buf.len()
     }

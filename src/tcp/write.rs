@@ -45,6 +45,16 @@ impl Writer {
         self.nodelay = on;
     }
 
+    /// SO_SNDTIMEO as set in the kernel (0 = never set).
+    pub(super) fn kernel_timeout(&self) -> u32 {
+        self.sndtimeo
+    }
+
+    /// Records SO_SNDTIMEO already set on the fd (a pooled connection's).
+    pub(super) fn set_kernel_timeout(&mut self, ms: u32) {
+        self.sndtimeo = ms;
+    }
+
     pub(super) fn nodelay_known(&self) -> bool {
         self.nodelay
     }
