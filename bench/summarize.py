@@ -16,7 +16,7 @@ ORDER = [
     "cqueues", "luv", "copas",
 ]
 WORKLOADS = [
-    "pingpong", "pingpong_1core", "reconnect", "pooled_1core",
+    "pingpong", "pingpong_1core", "reconnect", "reconnect_1core", "pooled_1core",
     "concurrent_64", "concurrent_512", "concurrent_1000", "concurrent_10000",
     "bulk", "mem_open", "mem_pooled",
 ]
@@ -147,6 +147,10 @@ TARGETS = [
     ("reconnect", "cosocket_c_cq", ">=", 0.95, "C completion queue ≥ 0.95 × raw C"),
     ("reconnect", "lua_cosocket_blocking", ">=", 0.95, "LuaJIT outside ≥ 0.95 × raw C"),
     ("reconnect", "lua_cosocket_sched", ">=", 0.95, "LuaJIT inside ≥ 0.95 × raw C"),
+    ("reconnect_1core", "cosocket_c_blocking", ">=", 0.95, "(same bar on one CPU) C blocking ≥ 0.95 × raw C"),
+    ("reconnect_1core", "cosocket_c_cq", ">=", 0.95, "(same bar on one CPU) C completion queue ≥ 0.95 × raw C"),
+    ("reconnect_1core", "lua_cosocket_blocking", ">=", 0.95, "(same bar on one CPU) LuaJIT outside ≥ 0.95 × raw C"),
+    ("reconnect_1core", "lua_cosocket_sched", ">=", 0.95, "(same bar on one CPU) LuaJIT inside ≥ 0.95 × raw C"),
     ("concurrent_64", "lua_cosocket_sched", ">=", 0.95, "LuaJIT, one OS thread ≥ 0.95 × raw C epoll"),
     ("concurrent_512", "lua_cosocket_sched", ">=", 0.95, "LuaJIT, one OS thread ≥ 0.95 × raw C epoll"),
     ("concurrent_64", "cosocket_c_cq", ">=", 0.95, "(C completion queue, same bar) ≥ 0.95 × raw C epoll"),
