@@ -638,6 +638,20 @@ enum cosocket_status cosocket_pool_get_stats(const char *key,
                                              struct cosocket_pool_stats *out);
 
 /**
+ * Makes later connects of this socket originate from the local address
+ * `ip` (an IPv4 or IPv6 literal, not NUL-terminated) and `port` (0: any),
+ * like nginx's proxy_bind (OpenResty's `tcpsock:bind`). ERROR "bad address"
+ * for anything but an IP literal, "bad port number: N" outside 0..65535.
+ * A family mismatch surfaces at connect ("address family not supported by
+ * protocol").
+ */
+enum cosocket_status cosocket_tcp_bind(struct cosocket_tcp *sock,
+                                       const char *ip,
+                                       size_t ip_len,
+                                       int32_t port,
+                                       struct cosocket_result *out);
+
+/**
  * Releases a session handle. NULL and freed handles are ignored.
  */
 void cosocket_ssl_session_free(struct cosocket_ssl_session *session);

@@ -309,3 +309,20 @@ fn timeouts_persist_across_connects() {
     let s2 = Arc::clone(&s);
     assert_eq!(bounded(FOREVER, move || line(&s2)), R::err("timeout", ""));
 }
+
+/// OpenResty HEAD's tcpsock:bind: connects originate from the bound address.
+#[test]
+fn bind_sets_the_local_address() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let s = sock_with_timeout(5000);
+    s.set_bind(Some("127.0.0.2:0".parse().unwrap()));
+    s.connect(b"127.0.0.1", Some(port), &opts()).unwrap();
+    let (_conn, from) = listener.accept().unwrap();
+    assert_eq!(from.ip().to_string(), "127.0.0.2");
+    assert_eq!(close(&s), Ok(()));
+    // A bound family that cannot reach the target fails at connect.
+    s.set_bind(Some("[::1]:0".parse().unwrap()));
+    let e = s.connect(b"127.0.0.1", Some(port), &opts()).unwrap_err();
+    assert_eq!(e.as_str(), "address family not supported by protocol");
+}

@@ -765,3 +765,45 @@ pub extern "C" fn cosocket_pool_get_stats(
         }
     })
 }
+
+/// Makes later connects of this socket originate from the local address
+/// `ip` (an IPv4 or IPv6 literal, not NUL-terminated) and `port` (0: any),
+/// like nginx's proxy_bind (OpenResty's `tcpsock:bind`). ERROR "bad address"
+/// for anything but an IP literal, "bad port number: N" outside 0..65535.
+/// A family mismatch surfaces at connect ("address family not supported by
+/// protocol").
+#[unsafe(no_mangle)]
+pub extern "C" fn cosocket_tcp_bind(
+    sock: *mut cosocket_tcp,
+    ip: *const c_char,
+    ip_len: usize,
+    port: i32,
+    out: *mut cosocket_result,
+) -> cosocket_status {
+    guard(|| {
+        let t = sock_or_return!(sock, out);
+        if !(0..=65535).contains(&port) {
+            return fail(
+                Some(&t),
+                out,
+                &Error::op_owned(format!("bad port number: {port}")),
+            );
+        }
+        // SAFETY: ip points at ip_len bytes.
+        let Some(text) = (unsafe { bytes(ip.cast(), ip_len) }) else {
+            return bad_handle(std::ptr::null::<u8>(), "NULL address", out);
+        };
+        let text = std::str::from_utf8(text).unwrap_or("");
+        let text = text
+            .strip_prefix('[')
+            .and_then(|t| t.strip_suffix(']'))
+            .unwrap_or(text);
+        match text.parse::<std::net::IpAddr>() {
+            Ok(ip) => {
+                t.set_bind(Some(std::net::SocketAddr::new(ip, port as u16)));
+                ok_value(out, 1)
+            }
+            Err(_) => fail(Some(&t), out, &Error::op("bad address")),
+        }
+    })
+}

@@ -64,13 +64,20 @@ fn dests_of(target: Target) -> std::result::Result<Vec<Dest>, (String, u16)> {
     }
 }
 
-/// Opens a socket for `dest` and starts connecting: Ok((fd, connected_now)).
-fn open(dest: &Dest) -> std::result::Result<(i32, bool), i32> {
+/// Opens a socket for `dest` (bound to `local` first, for TCP) and starts
+/// connecting: Ok((fd, connected_now)).
+fn open(dest: &Dest, local: Option<SocketAddr>) -> std::result::Result<(i32, bool), i32> {
     let raw = match dest {
         Dest::Inet(a) => sys::RawAddr::inet(a),
         Dest::Unix(p) => sys::RawAddr::unix(p)?,
     };
     let fd = sys::socket(raw.family())?;
+    if let (Dest::Inet(_), Some(local)) = (dest, local)
+        && let Err(e) = sys::bind(fd, &sys::RawAddr::inet(&local))
+    {
+        sys::close(fd);
+        return Err(e);
+    }
     match sys::connect_start(fd, &raw) {
         Ok(true) => match sys::set_nonblocking(fd, false) {
             Ok(()) => Ok((fd, true)),
@@ -208,7 +215,8 @@ impl Tcp {
     }
 
     fn connect_one_blocking(&self, dest: &Dest, deadline: Instant) -> Result<i32> {
-        let (fd, done) = open(dest).map_err(Error::errno)?;
+        let local = lock(&self.meta).bind;
+        let (fd, done) = open(dest, local).map_err(Error::errno)?;
         if done {
             return Ok(fd);
         }
@@ -407,7 +415,8 @@ impl Tcp {
                 c.next += 1;
                 c.dests[c.next - 1].clone()
             };
-            match open(&dest) {
+            let local = lock(&self.meta).bind;
+            match open(&dest, local) {
                 Ok((fd, true)) => {
                     self.install(fd, matches!(dest, Dest::Unix(_)));
                     return Some(Ok(()));

@@ -82,6 +82,8 @@ struct Meta {
     connect_result: Option<Result<()>>,
     /// Keeps an owned error message alive for the C ABI until the next call.
     last_error: Option<Error>,
+    /// Local address to bind before connecting (`bind()`, nginx's proxy_bind).
+    bind: Option<std::net::SocketAddr>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -153,6 +155,12 @@ impl Tcp {
 
     fn read_timeout_ms(&self) -> u32 {
         self.timeout_ms(2)
+    }
+
+    /// Sets (or clears) the local address later connects originate from.
+    /// Port 0 lets the kernel choose. Applied at the next connect.
+    pub fn set_bind(&self, addr: Option<std::net::SocketAddr>) {
+        lock(&self.meta).bind = addr;
     }
 
     /// How many times the current connection came from the pool.

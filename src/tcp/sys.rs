@@ -229,6 +229,19 @@ pub fn socket(family: i32) -> Result<RawFd, i32> {
     if fd < 0 { Err(errno()) } else { Ok(fd) }
 }
 
+/// bind(2) to a local address.
+pub fn bind(fd: RawFd, addr: &RawAddr) -> Result<(), i32> {
+    // SAFETY: addr holds a valid sockaddr of len bytes.
+    let rc = unsafe {
+        libc::bind(
+            fd,
+            (&addr.storage as *const libc::sockaddr_storage).cast(),
+            addr.len,
+        )
+    };
+    if rc == 0 { Ok(()) } else { Err(errno()) }
+}
+
 /// Starts a non-blocking connect: Ok(true) connected, Ok(false) in progress.
 pub fn connect_start(fd: RawFd, addr: &RawAddr) -> Result<bool, i32> {
     set_nonblocking(fd, true)?;

@@ -209,6 +209,8 @@ enum cosocket_status cosocket_tcp_getoption(struct cosocket_tcp *sock,
     const char *name, size_t name_len, struct cosocket_result *out);
 enum cosocket_status cosocket_tcp_getfd(struct cosocket_tcp *sock,
     struct cosocket_result *out);
+enum cosocket_status cosocket_tcp_bind(struct cosocket_tcp *sock,
+    const char *ip, size_t ip_len, int32_t port, struct cosocket_result *out);
 
 void cosocket_ssl_session_free(struct cosocket_ssl_session *session);
 bool cosocket_ssl_session_resumable(const struct cosocket_ssl_session *session);

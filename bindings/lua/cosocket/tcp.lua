@@ -290,6 +290,10 @@ local function new_handle(self)
     if ct or st or rt then
         C.cosocket_tcp_settimeouts(h, ct or 0, st or 0, rt or 0, res)
     end
+    local bind_ip = self[8]
+    if bind_ip then
+        C.cosocket_tcp_bind(h, bind_ip, #bind_ip, self[9] or 0, res)
+    end
     self[1] = h
     return h
 end
@@ -916,6 +920,43 @@ function methods.getfd(self)
         return nil, errstr()
     end
     raise_status(rc)
+end
+
+--- ok, err = sock:bind(ip, port?): later connects originate from `ip`
+--- (OpenResty HEAD's tcpsock:bind, like proxy_bind).
+function methods.bind(...)
+    local n = select("#", ...)   -- lua_gettop: self included
+    if n ~= 2 and n ~= 3 then
+        error(fmt("expecting 2 or 3 arguments, but got %d", n), 2)
+    end
+    local self, ip, port = ...
+    check_self(self)
+    local p = 0
+    if n == 3 then
+        if not isnumber(port) then
+            -- nginx's message, missing space included.
+            return nil, "expecting port to be anumber but got type: "
+                        .. type(port)
+        end
+        p = trunc(tonumber(port))
+        if p < 0 or p > 65535 then
+            return nil, fmt("bad port number: %d", p)
+        end
+    end
+    local it = type(ip)
+    if it == "number" then
+        ip = tostring(ip)
+    elseif it ~= "string" then
+        argerror(1, 2, "string expected, got " .. it)
+    end
+    -- Validate now (a C handle may not exist before the first connect).
+    local probe = self[1] or new_handle(self)
+    local rc = C.cosocket_tcp_bind(probe, ip, #ip, p, res)
+    if rc ~= OK then
+        return nil, errstr()
+    end
+    self[8], self[9] = ip, p
+    return true
 end
 
 ---------------------------------------------------------------- TLS
