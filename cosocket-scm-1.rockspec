@@ -38,6 +38,7 @@ build = {
             ["cosocket.sched"] = "bindings/lua/cosocket/sched.lua",
             ["cosocket.tcp"] = "bindings/lua/cosocket/tcp.lua",
             ["cosocket.udp"] = "bindings/lua/cosocket/udp.lua",
+            ["cosocket.sendbuf"] = "bindings/lua/cosocket/sendbuf.lua",
             ["cosocket.coroutine"] = "bindings/lua/cosocket/coroutine.lua",
             ["cosocket.ngx"] = "bindings/lua/cosocket/ngx.lua",
             ["cosocket.ngx_re"] = "bindings/lua/cosocket/ngx_re.lua",

@@ -11,31 +11,26 @@
 -- scheduler thread each I/O call uses the asynchronous C function and
 -- yields while it waits; outside, the blocking one.
 --
--- Hot paths use module-level out cells (one cosocket_result, one iovec
--- array), create no closures or tables, and copy received bytes exactly
--- once (ffi.string).
+-- Hot paths use module-level out cells (one cosocket_result here, the
+-- iovec array of a send table in cosocket.sendbuf), create no closures or
+-- tables, and copy received bytes exactly once (ffi.string).
 
 local ffi = require "ffi"
 local cdef = require "cosocket.cdef"
 local S = require "cosocket.sched"
+local sendbuf = require "cosocket.sendbuf"
 
 local C = cdef.C
-local libc = cdef.libc
 
 local ffi_new = ffi.new
 local ffi_str = ffi.string
 local ffi_gc = ffi.gc
-local ffi_copy = ffi.copy
 local error = error
 local select = select
 local type = type
 local tonumber = tonumber
 local tostring = tostring
-local rawget = rawget
-local next = next
 local setmetatable = setmetatable
-local floor = math.floor
-local ceil = math.ceil
 local fmt = string.format
 local byte = string.byte
 local sub = string.sub
@@ -54,21 +49,11 @@ local OP_CONNECT, OP_SEND, OP_RECEIVE, OP_HANDSHAKE = 0, 1, 2, 3
 -- the reusable out cells
 local res = ffi_new("cosocket_result[1]")
 local copts = ffi_new("cosocket_connect_options[1]")
-local iov_cap = 32
-local iov = ffi_new("cosocket_iovec[?]", iov_cap)
-local niov = 0
-local anchors = {}     -- strings made while flattening a send table
-local nanchors = 0
 
-local function trunc(x)
-    local r
-    if x >= 0 then
-        r = floor(x)
-    else
-        r = ceil(x)
-    end
-    return r
-end
+local trunc = sendbuf.trunc
+local flatten = sendbuf.flatten
+local clear_anchors = sendbuf.clear
+local num2str = sendbuf.num2str   -- as nginx's ngx_http_lua_write_num
 
 -- lua_isnumber: numbers and numeric strings
 local function isnumber(v)
@@ -116,25 +101,6 @@ local function raise_status(rc, narg)
     error(msg, 3)
 end
 
--- Numbers are sent as nginx prints them (ngx_http_lua_write_num): int32
--- values with %d, everything else with glibc's snprintf("%.14g"), which
--- rounds exact ties to even ("1.2345678901234e+14") and prints NaN with its
--- sign ("-nan"); LuaJIT's own formatter differs on both.
-local numbuf = ffi_new("char[32]")
-
-local function num2str(v)
-    if v == trunc(v) and v >= -2147483648 and v <= 2147483647 then
-        if v == 0 then
-            return "0"   -- also -0
-        end
-        local str = tostring(v)
-        return str
-    end
-    local n = libc.snprintf(numbuf, 32, "%.14g", v)
-    local str = ffi_str(numbuf, n)
-    return str
-end
-
 
 ---------------------------------------------------------------- I/O cores
 -- Each returns the status; results are in res[0].
@@ -174,7 +140,7 @@ local function io_send(h, data, len)
     return rc
 end
 
-local function io_sendv(h, n)
+local function io_sendv(h, iov, n)
     local th = S.current
     if th == nil then
         local r0 = C.cosocket_tcp_sendv(h, iov, n, res)
@@ -405,104 +371,6 @@ function methods.connect(...)
     raise_status(rc, n)
 end
 
--- Flattens a send table into iov[], like ngx_http_lua_calc_strlen_in_table:
--- only positive integer keys, elements 1..max, strings, numbers and nested
--- tables. Returns an error message or nil.
-local function grow_iov()
-    local cap = iov_cap * 2
-    local new = ffi_new("cosocket_iovec[?]", cap)
-    ffi_copy(new, iov, ffi.sizeof("cosocket_iovec") * niov)
-    iov, iov_cap = new, cap
-end
-
-local function push_str(s)
-    local len = #s
-    if len == 0 then
-        return
-    end
-    if niov == iov_cap then
-        grow_iov()
-    end
-    local e = iov[niov]
-    e.base = s
-    e.len = len
-    niov = niov + 1
-end
-
--- The largest key of an array table, or nil when a key is not a positive
--- integer.
-local function array_max(t)
-    local max = 0
-    for k in next, t do
-        if type(k) ~= "number" or k < 1 or floor(k) ~= k then
-            return nil
-        end
-        if k > max then
-            max = k
-        end
-    end
-    return max
-end
-
--- Iterative (recursion would abort JIT traces): `stack` holds the tables
--- being walked, their next index and their size, three slots per level.
-local stack = {}
-
-local function unwind(depth, msg)
-    for k = 1, depth * 3 do
-        stack[k] = nil
-    end
-    return msg
-end
-
-local function flatten(root)
-    local t, i, max = root, 1, array_max(root)
-    if max == nil then
-        return "non-array table found"
-    end
-    local depth = 0
-    while true do
-        if i <= max then
-            local v = rawget(t, i)
-            i = i + 1
-            local tv = type(v)
-            if tv == "string" then
-                push_str(v)
-            elseif tv == "number" then
-                local str = num2str(v)
-                nanchors = nanchors + 1
-                anchors[nanchors] = str
-                push_str(str)
-            elseif tv == "table" then
-                local m = array_max(v)
-                if m == nil then
-                    return unwind(depth, "non-array table found")
-                end
-                local b = depth * 3
-                stack[b + 1], stack[b + 2], stack[b + 3] = t, i, max
-                depth = depth + 1
-                t, i, max = v, 1, m
-            else
-                return unwind(depth, "bad data type " .. tv .. " found")
-            end
-        elseif depth == 0 then
-            return nil
-        else
-            depth = depth - 1
-            local b = depth * 3
-            t, i, max = stack[b + 1], stack[b + 2], stack[b + 3]
-            stack[b + 1] = nil
-        end
-    end
-end
-
-local function clear_anchors()
-    for i = 1, nanchors do
-        anchors[i] = nil
-    end
-    nanchors = 0
-end
-
 --- bytes, err = sock:send(data)
 function methods.send(...)
     local self = ...
@@ -522,14 +390,12 @@ function methods.send(...)
     if t == "string" then
         rc, e = io_send(h, data, #data)
     elseif t == "table" then
-        niov = 0
-        local msg = flatten(data)
-        if msg then
-            clear_anchors()
-            local a, b = bad_write_arg(h, msg)
+        local iov, n = flatten(data, num2str)
+        if iov == nil then   -- n is the message
+            local a, b = bad_write_arg(h, n)
             return a, b
         end
-        rc, e = io_sendv(h, niov)
+        rc, e = io_sendv(h, iov, n)
         clear_anchors()
     elseif t == "number" then
         local s = num2str(data)

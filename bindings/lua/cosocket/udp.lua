@@ -20,6 +20,7 @@
 local ffi = require "ffi"
 local cdef = require "cosocket.cdef"
 local S = require "cosocket.sched"
+local sendbuf = require "cosocket.sendbuf"
 
 local C = cdef.C
 
@@ -63,17 +64,13 @@ cosocket_status cosocket_udp_getfd(cosocket_udp *sock, cosocket_result *out);
 local ffi_new = ffi.new
 local ffi_str = ffi.string
 local ffi_gc = ffi.gc
-local ffi_copy = ffi.copy
 local error = error
 local select = select
 local type = type
 local tonumber = tonumber
 local tostring = tostring
-local rawget = rawget
-local next = next
 local setmetatable = setmetatable
 local floor = math.floor
-local ceil = math.ceil
 local fmt = string.format
 
 local argerror = S.argerror
@@ -88,25 +85,16 @@ local MAX_DATAGRAM = 65536
 
 -- the reusable out cells
 local res = ffi_new("cosocket_result[1]")
-local iov_cap = 32
-local iov = ffi_new("cosocket_iovec[?]", iov_cap)
-local niov = 0
-local anchors = {}     -- strings made while flattening a send table
-local nanchors = 0
-local numbuf = ffi_new("union { double d; uint8_t b[8]; }")
-local SIGN_BYTE = ffi.abi("le") and 7 or 0
+
+local trunc = sendbuf.trunc
+local flatten = sendbuf.flatten
+local clear_anchors = sendbuf.clear
+local num2str = sendbuf.tostr   -- LuaJIT's %.14g (TCP uses sendbuf.num2str)
 
 -- The scheduler aborts the socket a killed thread waits on with the abort
 -- function given to wait_io (a scheduler without that support would call
 -- the TCP abort on our handle: then we do not tell it the handle).
 local ABORTABLE = S.wait_abort ~= nil
-
-local function trunc(x)
-    if x >= 0 then
-        return floor(x)
-    end
-    return ceil(x)
-end
 
 local function errstr()
     local r = res[0]
@@ -126,22 +114,6 @@ local function raise_status(rc, level)
         msg = msg .. ": " .. errstr()
     end
     error(msg, level + 1)
-end
-
--- Numbers are sent as nginx prints them (ngx_http_lua_write_num): %.14g,
--- which tostring does, NaN with glibc's sign.
-local function num2str(v)
-    if v ~= v then
-        numbuf.d = v
-        if numbuf.b[SIGN_BYTE] >= 128 then
-            return "-nan"
-        end
-        return "nan"
-    end
-    if v == 0 then
-        return "0"
-    end
-    return tostring(v)
 end
 
 local function check_self(self)
@@ -333,69 +305,6 @@ function methods.bind(self, ...)
     return raise_status(rc, 2)
 end
 
--- Flattens a send table into iov[], like ngx_http_lua_calc_strlen_in_table
--- (strict): only positive integer keys, elements 1..max, strings, numbers
--- and nested tables. Returns an error message or nil.
-local function grow_iov()
-    local cap = iov_cap * 2
-    local new = ffi_new("cosocket_iovec[?]", cap)
-    ffi_copy(new, iov, ffi.sizeof("cosocket_iovec") * niov)
-    iov, iov_cap = new, cap
-end
-
-local function push_str(s)
-    local len = #s
-    if len == 0 then
-        return
-    end
-    if niov == iov_cap then
-        grow_iov()
-    end
-    local e = iov[niov]
-    e.base = s
-    e.len = len
-    niov = niov + 1
-end
-
-local function flatten(t)
-    local max = 0
-    for k in next, t do
-        if type(k) ~= "number" or k < 1 or floor(k) ~= k then
-            return "non-array table found"
-        end
-        if k > max then
-            max = k
-        end
-    end
-    for i = 1, max do
-        local v = rawget(t, i)
-        local tv = type(v)
-        if tv == "string" then
-            push_str(v)
-        elseif tv == "number" then
-            local s = num2str(v)
-            nanchors = nanchors + 1
-            anchors[nanchors] = s
-            push_str(s)
-        elseif tv == "table" then
-            local e = flatten(v)
-            if e then
-                return e
-            end
-        else
-            return "bad data type " .. tv .. " found"
-        end
-    end
-    return nil
-end
-
-local function clear_anchors()
-    for i = 1, nanchors do
-        anchors[i] = nil
-    end
-    nanchors = 0
-end
-
 --- ok, err = sock:send(data): one datagram; returns 1 (not a byte count).
 function methods.send(self, ...)
     local nargs = select("#", ...)
@@ -414,14 +323,12 @@ function methods.send(self, ...)
     if t == "string" then
         rc = C.cosocket_udp_send(h, data, #data, res)
     elseif t == "table" then
-        niov = 0
-        local msg = flatten(data)
-        if msg then
-            clear_anchors()
-            local a, b = bad_arg(h, 2, msg)
+        local iov, n = flatten(data, num2str)
+        if iov == nil then   -- n is the message
+            local a, b = bad_arg(h, 2, n)
             return a, b
         end
-        rc = C.cosocket_udp_sendv(h, iov, niov, res)
+        rc = C.cosocket_udp_sendv(h, iov, n, res)
         clear_anchors()
     elseif t == "number" then
         local s = num2str(data)
