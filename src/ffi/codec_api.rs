@@ -9,21 +9,7 @@
 use crate::codec;
 
 use super::guard_or;
-
-/// The input bytes, or `None` when the pointer is NULL and `len` is not 0.
-///
-/// # Safety
-/// `ptr` must be NULL or point to `len` readable bytes.
-unsafe fn input<'a>(ptr: *const u8, len: usize) -> Option<&'a [u8]> {
-    if len == 0 {
-        Some(&[])
-    } else if ptr.is_null() {
-        None
-    } else {
-        // SAFETY: the caller guarantees `len` readable bytes at `ptr`.
-        Some(unsafe { std::slice::from_raw_parts(ptr, len) })
-    }
-}
+use super::plumbing::bytes;
 
 /// The output buffer, or `None` when the pointer is NULL and `len` is not 0.
 ///
@@ -48,7 +34,7 @@ unsafe fn output<'a>(ptr: *mut u8, len: usize) -> Option<&'a mut [u8]> {
 pub unsafe extern "C" fn cosocket_sha1_bin(src: *const u8, len: usize, dst: *mut u8) -> bool {
     guard_or(false, || {
         // SAFETY: per this function's contract.
-        match unsafe { (input(src, len), output(dst, 20)) } {
+        match unsafe { (bytes(src, len), output(dst, 20)) } {
             (Some(s), Some(d)) => {
                 d.copy_from_slice(&codec::sha1(s));
                 true
@@ -66,7 +52,7 @@ pub unsafe extern "C" fn cosocket_sha1_bin(src: *const u8, len: usize, dst: *mut
 pub unsafe extern "C" fn cosocket_md5_bin(src: *const u8, len: usize, dst: *mut u8) -> bool {
     guard_or(false, || {
         // SAFETY: per this function's contract.
-        match unsafe { (input(src, len), output(dst, 16)) } {
+        match unsafe { (bytes(src, len), output(dst, 16)) } {
             (Some(s), Some(d)) => {
                 d.copy_from_slice(&codec::md5(s));
                 true
@@ -85,7 +71,7 @@ pub unsafe extern "C" fn cosocket_md5_bin(src: *const u8, len: usize, dst: *mut 
 pub unsafe extern "C" fn cosocket_md5_hex(src: *const u8, len: usize, dst: *mut u8) -> bool {
     guard_or(false, || {
         // SAFETY: per this function's contract.
-        match unsafe { (input(src, len), output(dst, 32)) } {
+        match unsafe { (bytes(src, len), output(dst, 32)) } {
             (Some(s), Some(d)) => {
                 codec::hex_lower(&codec::md5(s), d);
                 true
@@ -110,7 +96,7 @@ pub unsafe extern "C" fn cosocket_hmac_sha1(
 ) -> bool {
     guard_or(false, || {
         // SAFETY: per this function's contract.
-        match unsafe { (input(key, key_len), input(src, len), output(dst, 20)) } {
+        match unsafe { (bytes(key, key_len), bytes(src, len), output(dst, 20)) } {
             (Some(k), Some(s), Some(d)) => {
                 d.copy_from_slice(&codec::hmac_sha1(k, s));
                 true
@@ -129,7 +115,7 @@ pub unsafe extern "C" fn cosocket_hmac_sha1(
 pub unsafe extern "C" fn cosocket_crc32(src: *const u8, len: usize) -> u32 {
     guard_or(0, || {
         // SAFETY: per this function's contract.
-        unsafe { input(src, len) }.map_or(0, codec::crc32)
+        unsafe { bytes(src, len) }.map_or(0, codec::crc32)
     })
 }
 
@@ -155,7 +141,7 @@ pub unsafe extern "C" fn cosocket_base64_encode(
     guard_or(0, || {
         let n = codec::base64_encoded_len(len, no_padding);
         // SAFETY: per this function's contract.
-        match unsafe { (input(src, len), output(dst, n)) } {
+        match unsafe { (bytes(src, len), output(dst, n)) } {
             (Some(s), Some(d)) => codec::base64_encode(s, no_padding, d),
             _ => 0,
         }
@@ -190,7 +176,7 @@ pub unsafe extern "C" fn cosocket_base64_decode(
         }
         let cap = codec::base64_decoded_capacity(len);
         // SAFETY: per this function's contract.
-        match unsafe { (input(src, len), output(dst, cap)) } {
+        match unsafe { (bytes(src, len), output(dst, cap)) } {
             (Some(s), Some(d)) => match codec::base64_decode(s, d) {
                 Some(n) => {
                     // SAFETY: checked non-NULL; writable per the contract.
@@ -219,7 +205,7 @@ pub unsafe extern "C" fn cosocket_uri_escaped_length(
     guard_or(0, || {
         // SAFETY: per this function's contract.
         match (
-            unsafe { input(src, len) },
+            unsafe { bytes(src, len) },
             codec::EscapeType::from_number(r#type),
         ) {
             (Some(s), Some(t)) => codec::uri_escaped_len(s, t),
@@ -246,7 +232,7 @@ pub unsafe extern "C" fn cosocket_escape_uri(
             return 0;
         };
         // SAFETY: per this function's contract.
-        let Some(s) = (unsafe { input(src, len) }) else {
+        let Some(s) = (unsafe { bytes(src, len) }) else {
             return 0;
         };
         let n = codec::uri_escaped_len(s, t);
@@ -267,7 +253,7 @@ pub unsafe extern "C" fn cosocket_escape_uri(
 pub unsafe extern "C" fn cosocket_unescape_uri(src: *const u8, len: usize, dst: *mut u8) -> usize {
     guard_or(0, || {
         // SAFETY: per this function's contract.
-        match unsafe { (input(src, len), output(dst, len)) } {
+        match unsafe { (bytes(src, len), output(dst, len)) } {
             (Some(s), Some(d)) => codec::unescape_uri(s, d),
             _ => 0,
         }
@@ -282,7 +268,7 @@ pub unsafe extern "C" fn cosocket_unescape_uri(src: *const u8, len: usize, dst: 
 pub unsafe extern "C" fn cosocket_quote_sql_str_length(src: *const u8, len: usize) -> usize {
     guard_or(0, || {
         // SAFETY: per this function's contract.
-        unsafe { input(src, len) }.map_or(0, codec::quote_sql_str_len)
+        unsafe { bytes(src, len) }.map_or(0, codec::quote_sql_str_len)
     })
 }
 
@@ -296,7 +282,7 @@ pub unsafe extern "C" fn cosocket_quote_sql_str_length(src: *const u8, len: usiz
 pub unsafe extern "C" fn cosocket_quote_sql_str(src: *const u8, len: usize, dst: *mut u8) -> usize {
     guard_or(0, || {
         // SAFETY: per this function's contract.
-        let Some(s) = (unsafe { input(src, len) }) else {
+        let Some(s) = (unsafe { bytes(src, len) }) else {
             return 0;
         };
         let n = codec::quote_sql_str_len(s);

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::handles::Registry;
-use super::tcp_api::bad_handle;
+use super::plumbing::loop_or_return;
 use super::types::*;
 use super::{guard, guard_or};
 use crate::event_loop::EventLoop;
@@ -70,9 +70,7 @@ pub extern "C" fn cosocket_loop_wait(
     n_out: *mut usize,
 ) -> cosocket_status {
     guard(|| {
-        let Some(l) = LOOPS.get(lp) else {
-            return bad_handle(lp, "invalid loop handle", std::ptr::null_mut());
-        };
+        let l = loop_or_return!(lp, std::ptr::null_mut());
         if n_out.is_null() || (tokens.is_null() && cap > 0) {
             return cosocket_status::NullParameter;
         }
@@ -102,9 +100,7 @@ pub extern "C" fn cosocket_loop_sleep(
     ms: i64,
 ) -> cosocket_status {
     guard(|| {
-        let Some(l) = LOOPS.get(lp) else {
-            return bad_handle(lp, "invalid loop handle", std::ptr::null_mut());
-        };
+        let l = loop_or_return!(lp, std::ptr::null_mut());
         if ms < 0 {
             return cosocket_status::InvalidArgument;
         }
@@ -118,9 +114,7 @@ pub extern "C" fn cosocket_loop_sleep(
 #[unsafe(no_mangle)]
 pub extern "C" fn cosocket_loop_post(lp: *mut cosocket_loop, token: u64) -> cosocket_status {
     guard(|| {
-        let Some(l) = LOOPS.get(lp) else {
-            return bad_handle(lp, "invalid loop handle", std::ptr::null_mut());
-        };
+        let l = loop_or_return!(lp, std::ptr::null_mut());
         l.post_token(token);
         cosocket_status::Ok
     })

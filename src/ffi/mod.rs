@@ -15,6 +15,7 @@
 mod codec_api;
 mod handles;
 mod loop_api;
+mod plumbing;
 mod tcp_api;
 mod tls_api;
 mod types;

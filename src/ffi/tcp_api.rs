@@ -1,14 +1,15 @@
 //! `cosocket_tcp_*` and `cosocket_until_*`: the socket, blocking and async.
 
 use std::ffi::c_char;
-use std::io::IoSlice;
 use std::sync::Arc;
 
 use super::handles::Registry;
-use super::loop_api::LOOPS;
+use super::plumbing::{
+    bad_handle, bytes, fail, loop_or_return, ok_value, port_arg, put, slices, sock_or_return,
+};
 use super::types::*;
 use super::{guard, guard_or};
-use crate::error::{Error, Kind};
+use crate::error::Error;
 use crate::receive::Pattern;
 use crate::tcp::{ConnectOpts, ReadOutcome, ReadRequest, SockOption, Start, Tcp, UntilIter};
 
@@ -27,48 +28,6 @@ pub struct cosocket_until {
 
 pub(crate) static TCP: Registry<Tcp> = Registry::new();
 static UNTIL: Registry<UntilIter> = Registry::new();
-
-fn put(out: *mut cosocket_result, r: cosocket_result) {
-    if !out.is_null() {
-        // SAFETY: the caller passes a writable cosocket_result or NULL.
-        unsafe { out.write(r) };
-    }
-}
-
-pub(super) fn ok_value(out: *mut cosocket_result, value: i64) -> cosocket_status {
-    put(
-        out,
-        cosocket_result {
-            value,
-            ..cosocket_result::EMPTY
-        },
-    );
-    cosocket_status::Ok
-}
-
-/// Writes an error; owned texts are kept alive by the socket.
-pub(super) fn fail(sock: Option<&Tcp>, out: *mut cosocket_result, e: &Error) -> cosocket_status {
-    let (ptr, len) = match (e.static_str(), sock) {
-        (Some(s), _) => (s.as_ptr(), s.len()),
-        (None, Some(t)) => {
-            t.keep_error(e);
-            t.kept_error_ptr().unwrap_or(("error".as_ptr(), 5))
-        }
-        (None, None) => ("error".as_ptr(), 5),
-    };
-    put(
-        out,
-        cosocket_result {
-            err: ptr.cast(),
-            err_len: len,
-            ..cosocket_result::EMPTY
-        },
-    );
-    match e.kind() {
-        Kind::Op => cosocket_status::Error,
-        Kind::Arg => cosocket_status::InvalidArgument,
-    }
-}
 
 fn read_outcome(sock: &Tcp, out: *mut cosocket_result, r: ReadOutcome) -> cosocket_status {
     match r {
@@ -117,51 +76,6 @@ fn read_outcome(sock: &Tcp, out: *mut cosocket_result, r: ReadOutcome) -> cosock
             cosocket_status::Error
         }
     }
-}
-
-/// Reports a bad handle: NULL_PARAMETER for NULL, INVALID_HANDLE otherwise.
-pub(crate) fn bad_handle<P>(
-    h: *const P,
-    what: &'static str,
-    out: *mut cosocket_result,
-) -> cosocket_status {
-    fail(None, out, &Error::arg(what));
-    if h.is_null() {
-        cosocket_status::NullParameter
-    } else {
-        cosocket_status::InvalidHandle
-    }
-}
-
-/// Looks up a socket handle or returns INVALID_HANDLE / NULL_PARAMETER.
-macro_rules! sock_or_return {
-    ($h:expr, $out:expr) => {{
-        match TCP.get($h) {
-            Some(s) => s,
-            None => return bad_handle($h, "invalid socket handle", $out),
-        }
-    }};
-}
-
-/// Looks up a loop handle or returns INVALID_HANDLE / NULL_PARAMETER.
-macro_rules! loop_or_return {
-    ($h:expr, $out:expr) => {{
-        match LOOPS.get($h) {
-            Some(l) => l,
-            None => return bad_handle($h, "invalid loop handle", $out),
-        }
-    }};
-}
-
-pub(super) unsafe fn bytes<'a>(p: *const u8, len: usize) -> Option<&'a [u8]> {
-    if len == 0 {
-        return Some(&[]);
-    }
-    if p.is_null() {
-        return None;
-    }
-    // SAFETY: the caller promises p points at len readable bytes.
-    Some(unsafe { std::slice::from_raw_parts(p, len) })
 }
 
 /// Creates a socket (not connected). Never NULL except on allocation failure.
@@ -221,7 +135,24 @@ pub extern "C" fn cosocket_tcp_settimeouts(
     })
 }
 
+/// The arguments of a connect, or the status of the failure written to
+/// `out` (NULL_PARAMETER for a NULL host).
 fn connect_args(
+    t: &Tcp,
+    host: *const c_char,
+    host_len: usize,
+    port: i32,
+    opts: *const cosocket_connect_options,
+    out: *mut cosocket_result,
+) -> Result<(Vec<u8>, Option<u16>, ConnectOpts), cosocket_status> {
+    if host.is_null() && host_len > 0 {
+        fail(Some(t), out, &Error::arg("NULL host"));
+        return Err(cosocket_status::NullParameter);
+    }
+    parse_connect_args(host, host_len, port, opts).map_err(|e| fail(Some(t), out, &e))
+}
+
+fn parse_connect_args(
     host: *const c_char,
     host_len: usize,
     port: i32,
@@ -229,11 +160,7 @@ fn connect_args(
 ) -> Result<(Vec<u8>, Option<u16>, ConnectOpts), Error> {
     // SAFETY: host points at host_len bytes per the contract.
     let host = unsafe { bytes(host.cast(), host_len) }.ok_or(Error::arg("NULL host"))?;
-    let port = match port {
-        -1 => None,
-        p if (0..=65535).contains(&p) => Some(p as u16),
-        p => return Err(Error::op_owned(format!("bad port number: {p}"))),
-    };
+    let port = port_arg(port)?;
     let mut o = ConnectOpts::default();
     if !opts.is_null() {
         // SAFETY: non-NULL opts points at a valid struct.
@@ -282,13 +209,9 @@ pub extern "C" fn cosocket_tcp_connect(
 ) -> cosocket_status {
     guard(|| {
         let t = sock_or_return!(sock, out);
-        if host.is_null() && host_len > 0 {
-            fail(Some(&t), out, &Error::arg("NULL host"));
-            return cosocket_status::NullParameter;
-        }
-        let (host, port, o) = match connect_args(host, host_len, port, opts) {
+        let (host, port, o) = match connect_args(&t, host, host_len, port, opts, out) {
             Ok(a) => a,
-            Err(e) => return fail(Some(&t), out, &e),
+            Err(st) => return st,
         };
         match t.connect(&host, port, &o) {
             Ok(()) => ok_value(out, 1),
@@ -314,13 +237,9 @@ pub extern "C" fn cosocket_tcp_connect_async(
     guard(|| {
         let t = sock_or_return!(sock, out);
         let l = loop_or_return!(lp, out);
-        if host.is_null() && host_len > 0 {
-            fail(Some(&t), out, &Error::arg("NULL host"));
-            return cosocket_status::NullParameter;
-        }
-        let (host, port, o) = match connect_args(host, host_len, port, opts) {
+        let (host, port, o) = match connect_args(&t, host, host_len, port, opts, out) {
             Ok(a) => a,
-            Err(e) => return fail(Some(&t), out, &e),
+            Err(st) => return st,
         };
         match t.connect_start(&l, token, &host, port, &o) {
             Start::Done(Ok(())) => ok_value(out, 1),
@@ -342,23 +261,6 @@ pub extern "C" fn cosocket_tcp_send(
 ) -> cosocket_status {
     let iov = cosocket_iovec { base: data, len };
     cosocket_tcp_sendv(sock, &iov, 1, out)
-}
-
-fn slices<'a>(iov: *const cosocket_iovec, n: usize) -> Option<Vec<IoSlice<'a>>> {
-    if n == 0 {
-        return Some(Vec::new());
-    }
-    if iov.is_null() {
-        return None;
-    }
-    // SAFETY: iov points at n entries per the contract.
-    let iov = unsafe { std::slice::from_raw_parts(iov, n) };
-    let mut v = Vec::with_capacity(n);
-    for e in iov {
-        // SAFETY: each entry describes len readable bytes.
-        v.push(IoSlice::new(unsafe { bytes(e.base, e.len) }?));
-    }
-    Some(v)
 }
 
 /// Sends a gather list of buffers as one stream (blocking).

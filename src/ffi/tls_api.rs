@@ -7,8 +7,7 @@ use std::sync::Arc;
 
 use super::guard;
 use super::handles::Registry;
-use super::loop_api::LOOPS;
-use super::tcp_api::{TCP, bad_handle, bytes, fail, ok_value};
+use super::plumbing::{bad_handle, bytes, fail, loop_or_return, ok_value, put, sock_or_return};
 use super::types::*;
 use crate::error::Error;
 use crate::tcp::{HandshakeOpts, Handshaked, Start, Tcp};
@@ -47,15 +46,6 @@ pub extern "C" fn cosocket_ssl_session_resumable(session: *const cosocket_ssl_se
     super::guard_or(false, || {
         SESSIONS.get(session).is_some_and(|h| h.0.is_resumable())
     })
-}
-
-macro_rules! sock_or_return {
-    ($h:expr, $out:expr) => {{
-        match TCP.get($h) {
-            Some(s) => s,
-            None => return bad_handle($h, "invalid socket handle", $out),
-        }
-    }};
 }
 
 /// Decodes the handshake arguments; Err(status) for a bad session handle.
@@ -105,16 +95,8 @@ fn handshaked(
     } else {
         std::ptr::null_mut()
     };
-    put_session(out_session, s);
+    put(out_session, s);
     ok_value(out, value)
-}
-
-/// Writes a session handle into the caller's cell (if not NULL).
-fn put_session(cell: *mut *mut cosocket_ssl_session, s: *mut cosocket_ssl_session) {
-    if !cell.is_null() {
-        // SAFETY: the caller passes a writable pointer cell or NULL.
-        unsafe { cell.write(s) };
-    }
 }
 
 /// `sslhandshake(reused_session, server_name, ssl_verify)` (blocking, bounded
@@ -185,9 +167,7 @@ pub extern "C" fn cosocket_tcp_sslhandshake_async(
 ) -> cosocket_status {
     guard(|| {
         let t = sock_or_return!(sock, out);
-        let Some(l) = LOOPS.get(lp) else {
-            return bad_handle(lp, "invalid loop handle", out);
-        };
+        let l = loop_or_return!(lp, out);
         let opts = match handshake_opts(session, server_name, server_name_len, verify, out) {
             Ok(o) => o,
             Err(st) => return st,
@@ -228,7 +208,7 @@ pub extern "C" fn cosocket_tcp_getsslsession(
         }
         match t.ssl_session() {
             Ok(s) => {
-                put_session(out_session, new_session_handle(&s));
+                put(out_session, new_session_handle(&s));
                 ok_value(out, 1)
             }
             Err(e) => fail(Some(&t), out, &e),

@@ -1,15 +1,16 @@
 //! `cosocket_udp_*`: the UDP cosocket (`ngx.socket.udp`), blocking and async.
 
 use std::ffi::c_char;
-use std::io::IoSlice;
 use std::sync::Arc;
 
 use super::handles::Registry;
-use super::loop_api::{LOOPS, cosocket_loop};
-use super::tcp_api::bad_handle;
+use super::loop_api::cosocket_loop;
+use super::plumbing::{
+    bytes, fail, loop_or_return, ok_value, port_arg, put, slices, udp_or_return,
+};
 use super::types::*;
 use super::{guard, guard_or};
-use crate::error::{Error, Kind};
+use crate::error::Error;
 use crate::udp::{Datagram, Start, Udp};
 
 /// An opaque UDP cosocket (OpenResty's `ngx.socket.udp()` object). Create
@@ -24,47 +25,6 @@ pub struct cosocket_udp {
 }
 
 pub(crate) static UDP: Registry<Udp> = Registry::new();
-
-fn put(out: *mut cosocket_result, r: cosocket_result) {
-    if !out.is_null() {
-        // SAFETY: the caller passes a writable cosocket_result or NULL.
-        unsafe { out.write(r) };
-    }
-}
-
-fn ok_value(out: *mut cosocket_result, value: i64) -> cosocket_status {
-    put(
-        out,
-        cosocket_result {
-            value,
-            ..cosocket_result::EMPTY
-        },
-    );
-    cosocket_status::Ok
-}
-
-/// Writes an error; owned texts are kept alive by the socket.
-fn fail(sock: &Udp, out: *mut cosocket_result, e: &Error) -> cosocket_status {
-    let (ptr, len) = match e.static_str() {
-        Some(s) => (s.as_ptr(), s.len()),
-        None => {
-            sock.keep_error(e);
-            sock.kept_error_ptr().unwrap_or(("error".as_ptr(), 5))
-        }
-    };
-    put(
-        out,
-        cosocket_result {
-            err: ptr.cast(),
-            err_len: len,
-            ..cosocket_result::EMPTY
-        },
-    );
-    match e.kind() {
-        Kind::Op => cosocket_status::Error,
-        Kind::Arg => cosocket_status::InvalidArgument,
-    }
-}
 
 fn datagram(
     sock: &Udp,
@@ -83,65 +43,7 @@ fn datagram(
             );
             cosocket_status::Ok
         }
-        Err(e) => fail(sock, out, &e),
-    }
-}
-
-/// Looks up a socket handle or returns INVALID_HANDLE / NULL_PARAMETER.
-macro_rules! udp_or_return {
-    ($h:expr, $out:expr) => {{
-        match UDP.get($h) {
-            Some(s) => s,
-            None => return bad_handle($h, "invalid socket handle", $out),
-        }
-    }};
-}
-
-/// Looks up a loop handle or returns INVALID_HANDLE / NULL_PARAMETER.
-macro_rules! loop_or_return {
-    ($h:expr, $out:expr) => {{
-        match LOOPS.get($h) {
-            Some(l) => l,
-            None => return bad_handle($h, "invalid loop handle", $out),
-        }
-    }};
-}
-
-unsafe fn bytes<'a>(p: *const u8, len: usize) -> Option<&'a [u8]> {
-    if len == 0 {
-        return Some(&[]);
-    }
-    if p.is_null() {
-        return None;
-    }
-    // SAFETY: the caller promises p points at len readable bytes.
-    Some(unsafe { std::slice::from_raw_parts(p, len) })
-}
-
-fn slices<'a>(iov: *const cosocket_iovec, n: usize) -> Option<Vec<IoSlice<'a>>> {
-    if n == 0 {
-        return Some(Vec::new());
-    }
-    if iov.is_null() {
-        return None;
-    }
-    // SAFETY: iov points at n entries per the contract.
-    let iov = unsafe { std::slice::from_raw_parts(iov, n) };
-    let mut v = Vec::with_capacity(n);
-    for e in iov {
-        // SAFETY: each entry describes len readable bytes.
-        v.push(IoSlice::new(unsafe { bytes(e.base, e.len) }?));
-    }
-    Some(v)
-}
-
-/// Port argument: -1 = absent; otherwise 0..=65535, else OpenResty's
-/// returned (not raised) "bad port number: N".
-fn port_arg(port: i32) -> Result<Option<u16>, Error> {
-    match port {
-        -1 => Ok(None),
-        p if (0..=65535).contains(&p) => Ok(Some(p as u16)),
-        p => Err(Error::op_owned(format!("bad port number: {p}"))),
+        Err(e) => fail(Some(sock), out, &e),
     }
 }
 
@@ -210,23 +112,36 @@ pub extern "C" fn cosocket_udp_bind(
         let u = udp_or_return!(sock, out);
         // SAFETY: ip points at ip_len bytes.
         let Some(ip) = (unsafe { bytes(ip.cast(), ip_len) }) else {
-            fail(&u, out, &Error::arg("NULL address"));
+            fail(Some(&u), out, &Error::arg("NULL address"));
             return cosocket_status::NullParameter;
         };
         let port = match port_arg(port) {
             Ok(p) => p.unwrap_or(0),
-            Err(e) => return fail(&u, out, &e),
+            Err(e) => return fail(Some(&u), out, &e),
         };
         match u.bind(ip, port) {
             Ok(()) => ok_value(out, 1),
-            Err(e) => fail(&u, out, &e),
+            Err(e) => fail(Some(&u), out, &e),
         }
     })
 }
 
-fn host_arg<'a>(host: *const c_char, len: usize) -> Option<&'a [u8]> {
+/// The host and port of a setpeername, or the status of the failure
+/// written to `out` (NULL_PARAMETER for a NULL host).
+fn peer_args<'a>(
+    u: &Udp,
+    host: *const c_char,
+    len: usize,
+    port: i32,
+    out: *mut cosocket_result,
+) -> Result<(&'a [u8], Option<u16>), cosocket_status> {
     // SAFETY: host points at len bytes per the contract.
-    unsafe { bytes(host.cast(), len) }
+    let Some(host) = (unsafe { bytes(host.cast(), len) }) else {
+        fail(Some(u), out, &Error::arg("NULL host"));
+        return Err(cosocket_status::NullParameter);
+    };
+    let port = port_arg(port).map_err(|e| fail(Some(u), out, &e))?;
+    Ok((host, port))
 }
 
 /// Connects the socket to `host` and `port` (-1 when absent: port 0) —
@@ -252,17 +167,13 @@ pub extern "C" fn cosocket_udp_setpeername(
 ) -> cosocket_status {
     guard(|| {
         let u = udp_or_return!(sock, out);
-        let Some(host) = host_arg(host, host_len) else {
-            fail(&u, out, &Error::arg("NULL host"));
-            return cosocket_status::NullParameter;
-        };
-        let port = match port_arg(port) {
-            Ok(p) => p,
-            Err(e) => return fail(&u, out, &e),
+        let (host, port) = match peer_args(&u, host, host_len, port, out) {
+            Ok(a) => a,
+            Err(st) => return st,
         };
         match u.setpeername(host, port) {
             Ok(()) => ok_value(out, 1),
-            Err(e) => fail(&u, out, &e),
+            Err(e) => fail(Some(&u), out, &e),
         }
     })
 }
@@ -285,20 +196,33 @@ pub extern "C" fn cosocket_udp_setpeername_async(
     guard(|| {
         let u = udp_or_return!(sock, out);
         let l = loop_or_return!(lp, out);
-        let Some(host) = host_arg(host, host_len) else {
-            fail(&u, out, &Error::arg("NULL host"));
-            return cosocket_status::NullParameter;
-        };
-        let port = match port_arg(port) {
-            Ok(p) => p,
-            Err(e) => return fail(&u, out, &e),
+        let (host, port) = match peer_args(&u, host, host_len, port, out) {
+            Ok(a) => a,
+            Err(st) => return st,
         };
         match u.setpeername_start(&l, token, host, port) {
             Start::Done(Ok(())) => ok_value(out, 1),
-            Start::Done(Err(e)) => fail(&u, out, &e),
+            Start::Done(Err(e)) => fail(Some(&u), out, &e),
             Start::Pending => cosocket_status::Again,
         }
     })
+}
+
+/// The body of every send: the gather list as one datagram.
+fn send(
+    u: &Udp,
+    iov: *const cosocket_iovec,
+    n: usize,
+    out: *mut cosocket_result,
+) -> cosocket_status {
+    let Some(bufs) = slices(iov, n) else {
+        fail(Some(u), out, &Error::arg("NULL buffer"));
+        return cosocket_status::NullParameter;
+    };
+    match u.send(&bufs) {
+        Ok(()) => ok_value(out, 1),
+        Err(e) => fail(Some(u), out, &e),
+    }
 }
 
 /// Sends `len` bytes as ONE datagram (`len` 0 sends an empty datagram).
@@ -329,14 +253,7 @@ pub extern "C" fn cosocket_udp_sendv(
 ) -> cosocket_status {
     guard(|| {
         let u = udp_or_return!(sock, out);
-        let Some(bufs) = slices(iov, n) else {
-            fail(&u, out, &Error::arg("NULL buffer"));
-            return cosocket_status::NullParameter;
-        };
-        match u.send(&bufs) {
-            Ok(()) => ok_value(out, 1),
-            Err(e) => fail(&u, out, &e),
-        }
+        send(&u, iov, n, out)
     })
 }
 
@@ -369,14 +286,7 @@ pub extern "C" fn cosocket_udp_sendv_async(
     guard(|| {
         let u = udp_or_return!(sock, out);
         let _l = loop_or_return!(lp, out);
-        let Some(bufs) = slices(iov, n) else {
-            fail(&u, out, &Error::arg("NULL buffer"));
-            return cosocket_status::NullParameter;
-        };
-        match u.send(&bufs) {
-            Ok(()) => ok_value(out, 1),
-            Err(e) => fail(&u, out, &e),
-        }
+        send(&u, iov, n, out)
     })
 }
 
@@ -438,7 +348,7 @@ pub extern "C" fn cosocket_udp_result(
         match op {
             0 => match u.take_peer_result() {
                 Some(Ok(())) => ok_value(out, 1),
-                Some(Err(e)) => fail(&u, out, &e),
+                Some(Err(e)) => fail(Some(&u), out, &e),
                 None => cosocket_status::NoResult,
             },
             1 => cosocket_status::NoResult,
@@ -446,7 +356,7 @@ pub extern "C" fn cosocket_udp_result(
                 Some(r) => datagram(&u, out, r),
                 None => cosocket_status::NoResult,
             },
-            _ => fail(&u, out, &Error::arg("bad op")),
+            _ => fail(Some(&u), out, &Error::arg("bad op")),
         }
     })
 }
@@ -463,7 +373,7 @@ pub extern "C" fn cosocket_udp_close(
         let u = udp_or_return!(sock, out);
         match u.close() {
             Ok(()) => ok_value(out, 1),
-            Err(e) => fail(&u, out, &e),
+            Err(e) => fail(Some(&u), out, &e),
         }
     })
 }
@@ -481,7 +391,7 @@ pub extern "C" fn cosocket_udp_check(
         let u = udp_or_return!(sock, out);
         match u.check() {
             Ok(()) => ok_value(out, 0),
-            Err(e) => fail(&u, out, &e),
+            Err(e) => fail(Some(&u), out, &e),
         }
     })
 }
@@ -496,7 +406,7 @@ pub extern "C" fn cosocket_udp_getfd(
         let u = udp_or_return!(sock, out);
         match u.fd() {
             fd if fd >= 0 => ok_value(out, fd as i64),
-            _ => fail(&u, out, &Error::CLOSED),
+            _ => fail(Some(&u), out, &Error::CLOSED),
         }
     })
 }
