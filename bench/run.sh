@@ -3,7 +3,7 @@
 #
 #   smoke  seconds, tiny counts, no thresholds: checks that every
 #          implementation still runs (exit 1 if one crashes or errs)
-#   quick  3 interleaved repetitions, under 3 minutes
+#   quick  3 interleaved repetitions, under 3 minutes once built (~2.5 min here)
 #   full   7 interleaved repetitions, larger counts
 #
 # Installs what is missing (Debian packages), builds (cargo build --release;
@@ -37,7 +37,7 @@ smoke)
   REPS=1 PP=300 PP1=300 RC=100 POOL=300 K64=5 K512=2 CBIG=1000 KBIG=1 BULK=1 MEM=200 TMO=60
   ;;
 quick)
-  REPS=3 PP=8000 PP1=20000 RC=2500 POOL=15000 K64=400 K512=40 CBIG=10000 KBIG=2 BULK=4 MEM=10000 TMO=120
+  REPS=3 PP=6000 PP1=15000 RC=2000 POOL=12000 K64=300 K512=40 CBIG=10000 KBIG=2 BULK=4 MEM=10000 TMO=120
   ;;
 full)
   REPS=7 PP=30000 PP1=60000 RC=8000 POOL=60000 K64=1000 K512=120 CBIG=10000 KBIG=5 BULK=16 MEM=10000 TMO=300
