@@ -679,3 +679,70 @@ fn send_timeout_rearmed_by_progress() {
     assert_eq!(close(&s), Ok(()));
     assert_idle(&lp);
 }
+
+/// Starts a receive and, when it is pending, finishes it with `wait(None)`
+/// (no timeout): the loop's solo path, which waits in a blocking recv when
+/// that receive is all it has to do.
+fn arecv_solo(s: &Arc<Tcp>, lp: &Arc<EventLoop>, token: u64, p: Pattern) -> (R, bool) {
+    match s.receive_start(lp, token, ReadRequest::Pattern(p)) {
+        Start::Done(o) => (own(s, o), false),
+        Start::Pending => {
+            let mut buf = [0u64; 4];
+            let n = lp.wait(&mut buf, None);
+            assert_eq!(&buf[..n], &[token]);
+            (own(s, s.take_read_result().expect("result")), true)
+        }
+    }
+}
+
+#[test]
+fn solo_wait_keeps_receive_semantics() {
+    let lp = new_loop();
+    // A dripping peer re-arms the inactivity timeout; then a pause longer
+    // than the timeout gives "timeout" with the partial data; the socket
+    // stays usable.
+    let p = Peer::script("drip 30 hello\\n;send par;sleep 400;send t\\n;hold");
+    let s = asock(200);
+    aconnect(&s, &lp, 1, b"127.0.0.1", Some(p.port())).unwrap();
+    assert_eq!(
+        arecv_solo(&s, &lp, 2, Pattern::Line),
+        (R::data("hello"), true)
+    );
+    let (r, _) = arecv_solo(&s, &lp, 3, Pattern::Line);
+    assert_eq!(r, R::err("timeout", "par"));
+    s.set_timeout(5000).unwrap();
+    assert_eq!(arecv_solo(&s, &lp, 4, Pattern::Line).0, R::data("t"));
+    assert_eq!(close(&s), Ok(()));
+    assert_idle(&lp);
+
+    // EOF while waiting: "closed" with the partial, read half closed.
+    let p = Peer::script("send tail;sleep 50;close");
+    let s = aconnected(&lp, &p);
+    assert_eq!(
+        arecv_solo(&s, &lp, 5, Pattern::Line).0,
+        R::err("closed", "tail")
+    );
+    assert_eq!(arecv_solo(&s, &lp, 6, Pattern::Line).0, R::err2("closed"));
+    assert_eq!(close(&s), Ok(()));
+    assert_idle(&lp);
+}
+
+#[test]
+fn solo_wait_is_not_used_while_a_sleep_is_due() {
+    // A sleep due before the reply must come out first: the loop may not
+    // block in the receive's recv while another timer is armed.
+    let lp = new_loop();
+    let p = Peer::script("sleep 300;send late\\n;hold");
+    let s = aconnected(&lp, &p);
+    assert!(matches!(
+        s.receive_start(&lp, 2, ReadRequest::Pattern(Pattern::Line)),
+        Start::Pending
+    ));
+    lp.sleep(9, Duration::from_millis(20));
+    let mut buf = [0u64; 4];
+    let n = lp.wait(&mut buf, None);
+    assert_eq!(&buf[..n], &[9], "the sleep finishes first");
+    let n = lp.wait(&mut buf, None);
+    assert_eq!(&buf[..n], &[2]);
+    assert_eq!(own(&s, s.take_read_result().unwrap()), R::data("late"));
+}

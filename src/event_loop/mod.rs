@@ -40,6 +40,13 @@ pub(crate) trait Source: Send + Sync {
     /// A timer of `slot` fired: time the operation out, or return the later
     /// deadline it was re-armed to by progress.
     fn on_timer(self: Arc<Self>, lp: &EventLoop, slot: Slot) -> Option<Instant>;
+    /// The loop has nothing to do but this source's one pending receive:
+    /// finish it by waiting in the kernel on this thread (a plain blocking
+    /// recv, two syscalls per round trip like raw C, instead of recv +
+    /// epoll_wait + recv). Returns false to decline (then the loop polls).
+    fn solo(self: Arc<Self>, _lp: &EventLoop) -> bool {
+        false
+    }
 }
 
 /// Work posted from another thread, run on the loop's thread.
@@ -80,6 +87,9 @@ pub struct EventLoop {
     inner: Mutex<Inner>,
     posted: Mutex<Vec<Posted>>,
     wake_pending: AtomicBool,
+    /// No `post_token` was ever made: nobody outside the loop's thread
+    /// expects a waiting `wait` to wake, so the solo path may block in recv.
+    solo_ok: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -128,6 +138,7 @@ impl EventLoop {
             inner: Mutex::new(Inner::default()),
             posted: Mutex::new(Vec::new()),
             wake_pending: AtomicBool::new(false),
+            solo_ok: AtomicBool::new(true),
         }))
     }
 
@@ -227,6 +238,7 @@ impl EventLoop {
 
     /// Reports `token` as finished on the next wait (any thread).
     pub fn post_token(&self, token: u64) {
+        self.solo_ok.store(false, Ordering::Relaxed);
         self.post(Box::new(move |lp: &EventLoop| lp.complete(token)));
     }
 
@@ -270,6 +282,12 @@ impl EventLoop {
             if n > 0 || out.is_empty() {
                 return n;
             }
+            if deadline.is_none()
+                && let Some(src) = self.solo_candidate()
+                && src.solo(self)
+            {
+                continue;
+            }
             let now = Instant::now();
             let mut until = deadline.map(|d| d.saturating_duration_since(now));
             if let Some(t) = self.next_timer_in(now) {
@@ -299,6 +317,24 @@ impl EventLoop {
                 return 0;
             }
         }
+    }
+
+    /// The source whose single pending receive is all the loop waits for:
+    /// nothing ready, nothing posted, one armed operation timer (a read) and
+    /// no other timer (sleep) that could be due sooner.
+    fn solo_candidate(&self) -> Option<Arc<dyn Source>> {
+        if !self.solo_ok.load(Ordering::Relaxed) || self.wake_pending.load(Ordering::Acquire) {
+            return None;
+        }
+        let inner = lock(&self.inner);
+        if !inner.ready.is_empty() || inner.armed.len() != 1 || inner.timers.len() != 1 {
+            return None;
+        }
+        let (&(id, slot), _) = inner.armed.iter().next()?;
+        if slot != Slot::Read as u8 {
+            return None;
+        }
+        inner.socks.get(&id).cloned()
     }
 
     fn take_ready(&self, out: &mut [u64]) -> usize {

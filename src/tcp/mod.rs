@@ -315,6 +315,14 @@ impl Source for Tcp {
         self.id
     }
 
+    fn solo(self: Arc<Self>, lp: &EventLoop) -> bool {
+        let s = self.state.get();
+        if s & (state::CONNECTING | state::RESOLVING) != 0 || s & state::READING == 0 {
+            return false;
+        }
+        self.solo_read(lp)
+    }
+
     /// Drives pending operations after readiness.
     fn on_ready(self: Arc<Self>, lp: &EventLoop, readable: bool, writable: bool) {
         let s = self.state.get();

@@ -354,6 +354,35 @@ impl Tcp {
         None
     }
 
+    /// The loop's solo path: finish the pending receive with blocking recv
+    /// calls on the loop's thread, each bounded by the read timeout (the
+    /// inactivity semantics of a blocking receive). Declines when the
+    /// operation started long enough ago that a full timeout would overrun
+    /// its deadline noticeably.
+    pub(super) fn solo_read(self: &Arc<Self>, lp: &EventLoop) -> bool {
+        const SLACK: Duration = Duration::from_millis(5);
+        let mut rd = lock(&self.rd);
+        let timeout = self.read_timeout_ms();
+        let full = Duration::from_millis(timeout as u64);
+        match rd.pending.as_ref() {
+            Some(p) if p.deadline + SLACK >= Instant::now() + full => {}
+            _ => return false,
+        }
+        let Some(mut p) = rd.pending.take() else {
+            return false;
+        };
+        let fd = self.fd();
+        let res = match progress(fd, &mut rd, &mut p.op, true, timeout) {
+            Progress::Done(g, c) => (g, c),
+            Progress::WouldBlock(_) => unreachable!("blocking reads never report EAGAIN"),
+        };
+        rd.finish(&p.op);
+        rd.result = Some(res);
+        drop(rd);
+        lp.complete_op(self.id, Slot::Read, p.token);
+        true
+    }
+
     /// Fetches a finished async receive (ends the read operation).
     pub fn take_read_result(&self) -> Option<ReadOutcome> {
         let mut rd = lock(&self.rd);
