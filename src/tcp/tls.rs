@@ -375,20 +375,7 @@ impl Tcp {
 
     /// Blocking send over TLS; `wr` is held by the caller (see `send`).
     pub(super) fn tls_send(&self, tls: &TlsConn, fd: i32, bufs: &[IoSlice<'_>]) -> Result<usize> {
-        match tls.send_blocking(fd, bufs, self.send_timeout_ms()) {
-            Ok(n) => {
-                self.state.end_write(false);
-                Ok(n)
-            }
-            Err(e) => {
-                self.state.end_write(true);
-                Err(if e == libc::EAGAIN {
-                    Error::TIMEOUT
-                } else {
-                    Error::errno(e)
-                })
-            }
-        }
+        self.end_send(tls.send_blocking(fd, bufs, self.send_timeout_ms()))
     }
 
     /// Asynchronous send over TLS: what rustls does not take now is copied
@@ -397,7 +384,7 @@ impl Tcp {
         self: &Arc<Self>,
         lp: &Arc<EventLoop>,
         token: u64,
-        mut wr: std::sync::MutexGuard<'_, super::write::Writer>,
+        wr: std::sync::MutexGuard<'_, super::write::Writer>,
         tls: &TlsConn,
         bufs: &[IoSlice<'_>],
         total: usize,
@@ -415,32 +402,7 @@ impl Tcp {
                 return Start::Done(Err(Error::errno(e)));
             }
         };
-        if let Err(e) = self.watch(self, lp) {
-            drop(wr);
-            self.state.end_write(true);
-            return Start::Done(Err(e));
-        }
-        let mut data = Vec::with_capacity(total - taken);
-        let mut skip = taken;
-        for b in bufs {
-            if skip >= b.len() {
-                skip -= b.len();
-                continue;
-            }
-            data.extend_from_slice(&b[skip..]);
-            skip = 0;
-        }
-        let deadline = Instant::now() + Duration::from_millis(self.send_timeout_ms() as u64);
-        wr.pending = Some(PendingWrite {
-            data,
-            off: 0,
-            total,
-            token,
-            deadline,
-        });
-        drop(wr);
-        lp.arm(self.id, Slot::Write, deadline);
-        Start::Pending
+        self.park_send(lp, token, wr, bufs, taken, total)
     }
 
     /// Writability during an asynchronous TLS send: Some(result, close the

@@ -1,7 +1,7 @@
 //! Sending: whole buffers or gather lists, blocking or from a loop.
 
 use std::io::IoSlice;
-use std::sync::Arc;
+use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::{Slot, Start, Tcp, lock, sys};
@@ -134,6 +134,13 @@ impl Tcp {
             }
         };
         drop(wr);
+        self.end_send(res)
+    }
+
+    /// Ends a blocking send: the write half is closed after an error, and
+    /// EAGAIN (the send timeout expired) is "timeout".
+    #[inline]
+    pub(super) fn end_send(&self, res: std::result::Result<usize, i32>) -> Result<usize> {
         match res {
             Ok(n) => {
                 self.state.end_write(false);
@@ -200,6 +207,22 @@ impl Tcp {
             self.state.end_write(false);
             return Start::Done(Ok(total));
         }
+        self.park_send(lp, token, wr, bufs, sent, total)
+    }
+
+    /// Parks what the kernel (or rustls) did not take of a send started on
+    /// `lp`: the bytes of `bufs` past the first `sent` are copied and sent
+    /// as the socket becomes writable; `token` comes out of the loop when
+    /// all `total` bytes are sent, on an error or at the send timeout.
+    pub(super) fn park_send(
+        self: &Arc<Self>,
+        lp: &Arc<EventLoop>,
+        token: u64,
+        mut wr: MutexGuard<'_, Writer>,
+        bufs: &[IoSlice<'_>],
+        sent: usize,
+        total: usize,
+    ) -> Start<Result<usize>> {
         if let Err(e) = self.watch(self, lp) {
             drop(wr);
             self.state.end_write(true);
