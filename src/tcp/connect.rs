@@ -238,6 +238,8 @@ impl Tcp {
     /// Makes `fd` this socket's connection.
     pub(super) fn install(&self, fd: i32, unix: bool) {
         lock(&self.rd).reset();
+        self.maybe_readable
+            .store(true, std::sync::atomic::Ordering::Release);
         {
             let mut wr = lock(&self.wr);
             wr.reset();

@@ -62,6 +62,10 @@ pub struct Tcp {
     /// connect, send, read timeouts in ms; 0 = default.
     timeouts: [AtomicU32; 3],
     rd: Mutex<read::Reader>,
+    /// Data may be waiting in the kernel: false only after a non-blocking
+    /// read came back short (or EAGAIN) and no readiness event arrived since.
+    /// Lets an async receive skip a recv that would only say EAGAIN.
+    maybe_readable: std::sync::atomic::AtomicBool,
     wr: Mutex<write::Writer>,
     meta: Mutex<Meta>,
     /// TLS settings and the async handshake (not touched by plain I/O).
@@ -104,6 +108,7 @@ impl Tcp {
             fd: AtomicI32::new(-1),
             timeouts: Default::default(),
             rd: Mutex::new(read::Reader::default()),
+            maybe_readable: std::sync::atomic::AtomicBool::new(true),
             wr: Mutex::new(write::Writer::default()),
             meta: Mutex::new(Meta::default()),
             tls: Mutex::new(tls::TlsSlot::default()),
@@ -333,6 +338,9 @@ impl Source for Tcp {
                 self.drive_connect(lp);
             }
             return;
+        }
+        if readable {
+            self.maybe_readable.store(true, Ordering::Release);
         }
         if s & state::READING != 0 && readable {
             self.drive_read(lp, false);

@@ -1,6 +1,6 @@
 //! Receiving: the receive engines driven by recv(2), blocking or from a loop.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -161,7 +161,15 @@ enum Progress {
 
 /// Runs the engine, reading as needed. Blocking mode waits in recv bounded by
 /// SO_RCVTIMEO (an EAGAIN then means the read timeout expired).
-fn progress(fd: i32, rd: &mut Reader, op: &mut Op, blocking: bool, timeout_ms: u32) -> Progress {
+fn progress(
+    fd: i32,
+    rd: &mut Reader,
+    op: &mut Op,
+    blocking: bool,
+    timeout_ms: u32,
+    hint: &AtomicBool,
+    mut may_skip: bool,
+) -> Progress {
     let mut progressed = false;
     loop {
         match rd.step(op) {
@@ -178,8 +186,27 @@ fn progress(fd: i32, rd: &mut Reader, op: &mut Op, blocking: bool, timeout_ms: u
             }
             rd.rcvtimeo = timeout_ms;
         }
+        if may_skip && rd.tls.is_none() && !hint.load(Ordering::Acquire) {
+            // Starting an async receive: the last read drained the kernel and
+            // no readiness came since, so this recv would only say EAGAIN
+            // (the loop's epoll, or its solo recv, will see the data). Only
+            // the first recv of a start: after readiness, edge-triggered
+            // epoll needs reading until EAGAIN (a FIN may follow the data).
+            return Progress::WouldBlock(progressed);
+        }
+        may_skip = false;
         let got = match &rd.tls {
-            None => sys::recv(fd, rd.buf.spare(want), !blocking),
+            None => {
+                let room = rd.buf.spare(want);
+                let asked = room.len();
+                let r = sys::recv(fd, room, !blocking);
+                // A short read drained the socket (TCP returns what is there).
+                hint.store(
+                    matches!(r, Ok(n) if n == asked || n == 0),
+                    Ordering::Release,
+                );
+                r
+            }
             // Decrypted bytes, with recv's EOF/EAGAIN/errno contract.
             Some(tls) => tls.recv(fd, rd.buf.spare(want), !blocking),
         };
@@ -252,7 +279,15 @@ impl Tcp {
         let mut rd = lock(&self.rd);
         let fd = self.fd();
         let timeout = self.read_timeout_ms();
-        let (got, close) = match progress(fd, &mut rd, &mut op, true, timeout) {
+        let (got, close) = match progress(
+            fd,
+            &mut rd,
+            &mut op,
+            true,
+            timeout,
+            &self.maybe_readable,
+            false,
+        ) {
             Progress::Done(g, c) => (g, c),
             Progress::WouldBlock(_) => unreachable!("blocking reads never report EAGAIN"),
         };
@@ -284,7 +319,7 @@ impl Tcp {
         };
         let mut rd = lock(&self.rd);
         let fd = self.fd();
-        match progress(fd, &mut rd, &mut op, false, 0) {
+        match progress(fd, &mut rd, &mut op, false, 0, &self.maybe_readable, true) {
             Progress::Done(got, close) => {
                 rd.finish(&op);
                 let out = self.outcome(&rd, got);
@@ -331,7 +366,15 @@ impl Tcp {
             let s = rd.partial(&mut p.op);
             Some((Got::Failed(Error::TIMEOUT, Some(s)), false))
         } else {
-            match progress(fd, &mut rd, &mut p.op, false, 0) {
+            match progress(
+                fd,
+                &mut rd,
+                &mut p.op,
+                false,
+                0,
+                &self.maybe_readable,
+                false,
+            ) {
                 Progress::Done(g, c) => Some((g, c)),
                 Progress::WouldBlock(progressed) => {
                     if progressed {
@@ -372,7 +415,15 @@ impl Tcp {
             return false;
         };
         let fd = self.fd();
-        let res = match progress(fd, &mut rd, &mut p.op, true, timeout) {
+        let res = match progress(
+            fd,
+            &mut rd,
+            &mut p.op,
+            true,
+            timeout,
+            &self.maybe_readable,
+            false,
+        ) {
             Progress::Done(g, c) => (g, c),
             Progress::WouldBlock(_) => unreachable!("blocking reads never report EAGAIN"),
         };
