@@ -83,7 +83,16 @@ pub struct Stats {
 struct Idle {
     id: u64,
     conn: IdleConn,
+    /// Registered in the watcher's epoll (only after WATCH_AFTER idle).
+    watched: bool,
 }
+
+/// How long a pooled connection stays idle before the watcher's epoll takes
+/// it in. Most pooled connections are reused much sooner: registering each
+/// one (and removing it at reuse) would cost two epoll_ctl per cycle. A
+/// connection closed by the peer meanwhile is still never handed out: the
+/// hand-out check sees the FIN.
+const WATCH_AFTER: Duration = Duration::from_millis(50);
 
 struct Waiter {
     id: u64,
@@ -122,6 +131,8 @@ struct Registry {
     owners: HashMap<u64, String>,
     /// Idle deadlines (lazily deleted: checked against `owners`).
     deadlines: BinaryHeap<Reverse<(Instant, u64)>>,
+    /// Idle connections not yet in the watcher's epoll, with when to add them.
+    unwatched: VecDeque<(Instant, u64)>,
     watcher: Option<Watcher>,
 }
 
@@ -164,6 +175,7 @@ fn forget_after_fork(g: &mut Registry, me: u32) {
     g.pools.clear();
     g.owners.clear();
     g.deadlines.clear();
+    g.unwatched.clear();
     g.pid = me;
 }
 
@@ -213,8 +225,9 @@ pub fn acquire(
     let pool = g.pools.get_mut(key).expect("pool just ensured");
     while let Some(idle) = pool.idle.pop_back() {
         g.owners.remove(&idle.id);
-        let w = g.watcher.as_ref();
-        unwatch(w, idle.conn.fd);
+        if idle.watched {
+            unwatch(g.watcher.as_ref(), idle.conn.fd);
+        }
         // The watcher may not have seen a FIN/RST/data that has already
         // arrived: check here, so a closed connection is never handed out.
         let spoke = match &idle.conn.tls {
@@ -375,7 +388,9 @@ pub fn put(
     if pool.idle.len() >= pool.size {
         if let Some(old) = pool.idle.pop_front() {
             g.owners.remove(&old.id);
-            unwatch(g.watcher.as_ref(), old.conn.fd);
+            if old.watched {
+                unwatch(g.watcher.as_ref(), old.conn.fd);
+            }
             close_fd(old.conn.fd);
             pool.connections = pool.connections.saturating_sub(1);
             pool.evictions += 1;
@@ -389,28 +404,40 @@ pub fn put(
         return Ok(());
     }
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    let fd = conn.fd;
-    if let Err(e) = watch(g, fd, id) {
-        close_fd(fd);
-        let pool = g.pools.get_mut(key).expect("pool exists");
-        pool.connections = pool.connections.saturating_sub(1);
-        maybe_free(g, key);
-        return Err(e);
+    if g.watcher.is_none() {
+        match start_watcher() {
+            Ok(w) => g.watcher = Some(w),
+            Err(e) => {
+                close_fd(conn.fd);
+                let pool = g.pools.get_mut(key).expect("pool exists");
+                pool.connections = pool.connections.saturating_sub(1);
+                maybe_free(g, key);
+                return Err(e);
+            }
+        }
     }
     g.pools
         .get_mut(key)
         .expect("pool exists")
         .idle
-        .push_back(Idle { id, conn });
+        .push_back(Idle {
+            id,
+            conn,
+            watched: false,
+        });
     g.owners.insert(id, key.to_string());
+    let now = Instant::now();
+    let mut due = now + WATCH_AFTER;
+    g.unwatched.push_back((due, id));
     if idle_timeout_ms > 0 {
-        let deadline = Instant::now() + Duration::from_millis(idle_timeout_ms);
+        let deadline = now + Duration::from_millis(idle_timeout_ms);
         g.deadlines.push(Reverse((deadline, id)));
-        let w = g.watcher.as_mut().expect("watcher started by watch()");
-        if w.next_wake.is_none_or(|t| deadline < t) {
-            w.next_wake = Some(deadline);
-            wake(w.wakefd);
-        }
+        due = due.min(deadline);
+    }
+    let w = g.watcher.as_mut().expect("watcher started above");
+    if w.next_wake.is_none_or(|t| due < t) {
+        w.next_wake = Some(due);
+        wake(w.wakefd);
     }
     Ok(())
 }
@@ -521,6 +548,13 @@ fn watcher_main(epfd: i32, wakefd: i32, pid: u32) {
             drop_idle(&mut g, ev.u64, false);
         }
         let now = Instant::now();
+        while let Some(&(due, id)) = g.unwatched.front() {
+            if due > now {
+                break;
+            }
+            g.unwatched.pop_front();
+            register_idle(&mut g, id);
+        }
         while let Some(Reverse((d, id))) = g.deadlines.peek().copied() {
             if !g.owners.contains_key(&id) {
                 g.deadlines.pop();
@@ -532,7 +566,12 @@ fn watcher_main(epfd: i32, wakefd: i32, pid: u32) {
             g.deadlines.pop();
             drop_idle(&mut g, id, true);
         }
-        let next = g.deadlines.peek().map(|Reverse((d, _))| *d);
+        let mut next = g.deadlines.peek().map(|Reverse((d, _))| *d);
+        if let Some(&(due, _)) = g.unwatched.front() {
+            // Batch registrations: wake at most every WATCH_AFTER / 2.
+            let due = due.max(now + WATCH_AFTER / 2);
+            next = Some(next.map_or(due, |n| n.min(due)));
+        }
         if let Some(w) = g.watcher.as_mut() {
             w.next_wake = next;
         }
@@ -543,6 +582,33 @@ fn watcher_main(epfd: i32, wakefd: i32, pid: u32) {
                 .as_millis()
                 .clamp(1, i32::MAX as u128) as i32,
         };
+    }
+}
+
+/// Adds a still-idle connection to the watcher's epoll (it has been idle for
+/// WATCH_AFTER); one that cannot be watched is closed.
+fn register_idle(g: &mut Registry, id: u64) {
+    let Some(key) = g.owners.get(&id).cloned() else {
+        return; // reused or closed meanwhile
+    };
+    let Some(fd) = g
+        .pools
+        .get(&key)
+        .and_then(|p| p.idle.iter().find(|i| i.id == id))
+        .map(|i| i.conn.fd)
+    else {
+        return;
+    };
+    if watch(g, fd, id).is_err() {
+        drop_idle(g, id, false);
+        return;
+    }
+    if let Some(i) = g
+        .pools
+        .get_mut(&key)
+        .and_then(|p| p.idle.iter_mut().find(|i| i.id == id))
+    {
+        i.watched = true;
     }
 }
 
