@@ -123,14 +123,7 @@ impl Udp {
     /// What a send or receive would report before any I/O: `closed` when
     /// not connected, `socket busy` while a receive waits.
     pub fn check(&self) -> Result<()> {
-        let s = self.state.get();
-        if s & state::OPEN == 0 {
-            return Err(Error::CLOSED);
-        }
-        if s & state::READING != 0 {
-            return Err(state::BUSY);
-        }
-        Ok(())
+        state::usable(self.state.get())
     }
 
     /// Closes the socket: `closed` if not connected, `socket busy` while a

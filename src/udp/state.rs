@@ -28,6 +28,19 @@ const SEND_MASK: u32 = !(SEND_ONE - 1);
 /// OpenResty's busy text for UDP (one word for every operation).
 pub const BUSY: Error = Error::op("socket busy");
 
+/// What a send or a receive gets before anything else, from the word `s`:
+/// `closed`, then `socket busy` while a receive waits (nginx's order).
+#[inline]
+pub fn usable(s: u32) -> Result<()> {
+    if s & OPEN == 0 {
+        return Err(Error::CLOSED);
+    }
+    if s & READING != 0 {
+        return Err(BUSY);
+    }
+    Ok(())
+}
+
 #[derive(Debug, Default)]
 pub struct State(AtomicU32);
 
@@ -61,15 +74,7 @@ impl State {
     /// Starts a send: `closed`, then `socket busy` (nginx's order).
     #[inline]
     pub fn begin_send(&self) -> Result<u32> {
-        self.update(|s| {
-            if s & OPEN == 0 {
-                return Err(Error::CLOSED);
-            }
-            if s & READING != 0 {
-                return Err(BUSY);
-            }
-            Ok(s + SEND_ONE)
-        })
+        self.update(|s| usable(s).map(|()| s + SEND_ONE))
     }
 
     #[inline]
@@ -81,15 +86,7 @@ impl State {
     /// (the caller checks [`BROKEN`]).
     #[inline]
     pub fn begin_read(&self) -> Result<u32> {
-        self.update(|s| {
-            if s & OPEN == 0 {
-                return Err(Error::CLOSED);
-            }
-            if s & READING != 0 {
-                return Err(BUSY);
-            }
-            Ok(s | READING)
-        })
+        self.update(|s| usable(s).map(|()| s | READING))
     }
 
     #[inline]
