@@ -214,24 +214,48 @@ impl Tcp {
         Err(last)
     }
 
+    /// A blocking connect on the caller's thread: a plain connect(2) bounded
+    /// by SO_SNDTIMEO (Linux ends it with EINPROGRESS when that expires):
+    /// socket, setsockopt, connect, against 8 syscalls for a non-blocking
+    /// connect + poll + SO_ERROR + switching the fd mode back and forth.
     fn connect_one_blocking(&self, dest: &Dest, deadline: Instant) -> Result<i32> {
         let local = lock(&self.meta).bind;
-        let (fd, done) = open(dest, local).map_err(Error::errno)?;
-        if done {
-            return Ok(fd);
+        let raw = match dest {
+            Dest::Inet(a) => sys::RawAddr::inet(a),
+            Dest::Unix(p) => sys::RawAddr::unix(p).map_err(Error::errno)?,
+        };
+        let fd = sys::socket(raw.family()).map_err(Error::errno)?;
+        let fail = |e: Error| {
+            sys::close(fd);
+            Err(e)
+        };
+        if let (Dest::Inet(_), Some(local)) = (dest, local)
+            && let Err(e) = sys::bind(fd, &sys::RawAddr::inet(&local))
+        {
+            return fail(Error::errno(e));
         }
         let left = deadline.saturating_duration_since(Instant::now());
-        let res = match sys::poll_one(fd, libc::POLLOUT, Some(left)) {
-            Ok(true) => sys::connect_finish(fd).map_err(Error::errno),
-            Ok(false) => Err(Error::TIMEOUT),
-            Err(e) => Err(Error::errno(e)),
-        };
-        match res {
+        let ms = left.as_millis().clamp(1, u32::MAX as u128) as u32;
+        if let Err(e) = sys::set_io_timeout(fd, libc::SO_SNDTIMEO, ms) {
+            return fail(Error::errno(e));
+        }
+        match sys::connect_blocking(fd, &raw) {
             Ok(()) => Ok(fd),
-            Err(e) => {
-                sys::close(fd);
-                Err(e)
+            Err(libc::EINPROGRESS | libc::EAGAIN) => fail(Error::TIMEOUT),
+            Err(libc::EINTR) => {
+                // Interrupted: the handshake goes on; wait for it the long way.
+                let left = deadline.saturating_duration_since(Instant::now());
+                let res = match sys::poll_one(fd, libc::POLLOUT, Some(left)) {
+                    Ok(true) => sys::connect_finish(fd).map_err(Error::errno),
+                    Ok(false) => Err(Error::TIMEOUT),
+                    Err(e) => Err(Error::errno(e)),
+                };
+                match res {
+                    Ok(()) => Ok(fd),
+                    Err(e) => fail(e),
+                }
             }
+            Err(e) => fail(Error::errno(e)),
         }
     }
 

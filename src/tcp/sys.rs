@@ -242,6 +242,20 @@ pub fn bind(fd: RawFd, addr: &RawAddr) -> Result<(), i32> {
     if rc == 0 { Ok(()) } else { Err(errno()) }
 }
 
+/// connect(2) on a blocking fd (bounded by its SO_SNDTIMEO). EINTR is
+/// returned as is: the handshake then continues in the background.
+pub fn connect_blocking(fd: RawFd, addr: &RawAddr) -> Result<(), i32> {
+    // SAFETY: addr holds a valid sockaddr of len bytes.
+    let rc = unsafe {
+        libc::connect(
+            fd,
+            (&addr.storage as *const libc::sockaddr_storage).cast(),
+            addr.len,
+        )
+    };
+    if rc == 0 { Ok(()) } else { Err(errno()) }
+}
+
 /// Starts a non-blocking connect: Ok(true) connected, Ok(false) in progress.
 pub fn connect_start(fd: RawFd, addr: &RawAddr) -> Result<bool, i32> {
     set_nonblocking(fd, true)?;
