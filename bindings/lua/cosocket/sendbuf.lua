@@ -47,7 +47,8 @@ end
 -- Numbers are sent as nginx prints them (ngx_http_lua_write_num): int32
 -- values with %d, everything else with glibc's snprintf("%.14g"), which
 -- rounds exact ties to even ("1.2345678901234e+14") and prints NaN with its
--- sign ("-nan"); LuaJIT's own formatter differs on both. Used by TCP.
+-- sign ("-nan"); LuaJIT's own formatter differs on both. TCP and UDP
+-- send both use it (ngx_http_lua_write_num in both socket modules).
 local numbuf = ffi_new("char[32]")
 
 local function num2str(v)
@@ -61,26 +62,6 @@ local function num2str(v)
     local n = libc.snprintf(numbuf, 32, "%.14g", v)
     local str = ffi_str(numbuf, n)
     return str
-end
-
--- UDP's rule (its author's reading of ngx_http_lua_write_num): %.14g as
--- LuaJIT's tostring prints it, NaN with glibc's sign. Differs from num2str
--- only on exact ties ("1.2345678901235e+14"). Used by UDP.
-local nanbuf = ffi_new("union { double d; uint8_t b[8]; }")
-local SIGN_BYTE = ffi.abi("le") and 7 or 0
-
-local function tostr(v)
-    if v ~= v then
-        nanbuf.d = v
-        if nanbuf.b[SIGN_BYTE] >= 128 then
-            return "-nan"
-        end
-        return "nan"
-    end
-    if v == 0 then
-        return "0"
-    end
-    return tostring(v)
 end
 
 -- Flattens a send table into iov[], like ngx_http_lua_calc_strlen_in_table
@@ -143,7 +124,7 @@ local function unwind(depth, msg)
 end
 
 --- iov, n = flatten(root, fmt): the pieces of root in the module's iovec
--- array, numbers formatted with fmt (num2str or tostr); or nil, msg (the
+-- array, numbers formatted with fmt (num2str); or nil, msg (the
 -- error of ngx_http_lua_calc_strlen_in_table). Call clear() once the C
 -- call that reads iov[] has returned.
 local function flatten(root, fmt)
@@ -192,6 +173,5 @@ return {
     flatten = flatten,
     clear = clear,
     num2str = num2str,
-    tostr = tostr,
     trunc = trunc,
 }

@@ -89,7 +89,7 @@ local res = ffi_new("cosocket_result[1]")
 local trunc = sendbuf.trunc
 local flatten = sendbuf.flatten
 local clear_anchors = sendbuf.clear
-local num2str = sendbuf.tostr   -- LuaJIT's %.14g (TCP uses sendbuf.num2str)
+local num2str = sendbuf.num2str   -- nginx's ngx_http_lua_write_num, as for TCP
 
 -- The scheduler aborts the socket a killed thread waits on with the abort
 -- function given to wait_io (a scheduler without that support would call
