@@ -937,3 +937,36 @@ fn a_busy_socket_keeps_one_read_timer_in_the_loop() {
     }
     assert_eq!(peer.join().len(), N);
 }
+
+/// `wait(None)` with one parked receive takes the loop's solo path (a
+/// blocking recv on the waiting thread): same results as the epoll path,
+/// a timeout included.
+#[test]
+fn solo_wait_receives_and_times_out_like_the_loop() {
+    let peer = Peer::start("127.0.0.1", |s| {
+        let mut buf = [0u8; 16];
+        let (_, from) = s.recv_from(&mut buf).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        s.send_to(b"pong", from).unwrap();
+        Vec::new()
+    });
+    let lp = EventLoop::new().unwrap();
+    let u = Arc::new(udp(150));
+    peer.connect(&u);
+    u.send(&[IoSlice::new(b"ping")]).unwrap();
+    let mut out = [0u64; 4];
+    assert!(matches!(u.receive_start(&lp, 1, 100), Start::Pending));
+    assert_eq!(lp.wait(&mut out, None), 1);
+    assert_eq!(out[0], 1);
+    assert_eq!(bytes(u.take_read_result().unwrap().unwrap()), b"pong");
+    assert!(matches!(u.receive_start(&lp, 2, 100), Start::Pending));
+    assert_eq!(lp.wait(&mut out, None), 1);
+    assert_eq!(out[0], 2);
+    assert_eq!(err(u.take_read_result().unwrap()), "timeout");
+    assert_eq!(
+        u.send(&[IoSlice::new(b"still usable")])
+            .map_err(|e| e.to_string()),
+        Ok(())
+    );
+    peer.join();
+}

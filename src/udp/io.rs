@@ -3,7 +3,7 @@
 
 use std::io::IoSlice;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::state::BROKEN;
 use super::{MAX_DATAGRAM, Slot, Start, Udp, lock, sys};
@@ -201,6 +201,40 @@ impl Udp {
         drop(rd);
         lp.complete_op(self.id, Slot::Read, p.token);
         None
+    }
+
+    /// The loop's solo path (see `Source::solo`): the pending receive is all
+    /// the loop waits for, so wait for the datagram in a blocking recv
+    /// bounded by the read timeout. Declines when the receive started long
+    /// enough ago that a full timeout would overrun its deadline noticeably.
+    pub(super) fn solo_read(&self, lp: &EventLoop) -> bool {
+        const SLACK: Duration = Duration::from_millis(5);
+        let mut rd = lock(&self.rd);
+        let ms = self.read_timeout_ms();
+        let full = Duration::from_millis(ms.max(0) as u64);
+        match rd.pending.as_ref() {
+            Some(p) if p.deadline + SLACK >= Instant::now() + full => {}
+            _ => return false,
+        }
+        let fd = self.fd();
+        if rd.rcvtimeo != ms {
+            if sys::set_rcvtimeo(fd, ms).is_err() {
+                return false;
+            }
+            rd.rcvtimeo = ms;
+        }
+        let Some(p) = rd.pending.take() else {
+            return false;
+        };
+        let res = match sys::recv(fd, rd.room(p.size), false) {
+            Ok(n) => Ok(n),
+            Err(libc::EAGAIN) => Err(Error::TIMEOUT),
+            Err(e) => Err(recv_error(e)),
+        };
+        rd.result = Some(res);
+        drop(rd);
+        lp.complete_op(self.id, Slot::Read, p.token);
+        true
     }
 
     /// Fetches a finished async receive (ends the receive: the socket is no

@@ -210,6 +210,10 @@ impl Source for Udp {
             Slot::Write => None,
         }
     }
+
+    fn solo(self: Arc<Self>, lp: &EventLoop) -> bool {
+        self.state.get() & state::READING != 0 && self.solo_read(lp)
+    }
 }
 
 impl Drop for Udp {
