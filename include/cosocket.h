@@ -398,7 +398,10 @@ int64_t cosocket_loop_timeout(struct cosocket_loop *lp);
  * `cap` tokens of finished operations into `tokens`, the count into
  * `*n_out`. Waits up to `timeout_ms` (-1 forever, 0 just polls; other
  * negative values are INVALID_ARGUMENT) when none is ready yet; OK with
- * `*n_out == 0` means the timeout expired.
+ * `*n_out == 0` means the timeout expired. With -1 and a single pending
+ * receive (no other timer, nothing ready, and no `cosocket_loop_post` ever
+ * made on this loop), the wait is a blocking recv on that socket: the same
+ * results, two syscalls per round trip.
  */
 enum cosocket_status cosocket_loop_wait(struct cosocket_loop *lp,
                                         uint64_t *tokens,
