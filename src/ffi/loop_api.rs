@@ -1,6 +1,5 @@
 //! `cosocket_loop_*`: the completion queue of asynchronous operations.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::handles::Registry;
@@ -122,6 +121,3 @@ pub extern "C" fn cosocket_loop_post(lp: *mut cosocket_loop, token: u64) -> coso
         cosocket_status::Ok
     })
 }
-
-#[allow(dead_code)]
-fn _arc_is_used(_: Arc<EventLoop>) {}
