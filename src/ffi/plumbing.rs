@@ -1,6 +1,7 @@
 //! What every `*_api` module does around the core call: reading pointer
 //! arguments, looking up handles, writing the `cosocket_result`.
 
+use std::borrow::Cow;
 use std::io::IoSlice;
 use std::sync::Arc;
 
@@ -174,22 +175,35 @@ pub(super) unsafe fn bytes<'a>(p: *const u8, len: usize) -> Option<&'a [u8]> {
 }
 
 /// A gather list of `n` buffers; `None` when `iov` is NULL (with `n` > 0)
-/// or an entry has a NULL base and a non-zero length.
-pub(super) fn slices<'a>(iov: *const cosocket_iovec, n: usize) -> Option<Vec<IoSlice<'a>>> {
+/// or an entry has a NULL base and a non-zero length. Borrowed without a
+/// copy when every base is non-NULL (`cosocket_iovec` has the layout of
+/// `struct iovec`, which `IoSlice` wraps): sends allocate nothing.
+pub(super) fn slices<'a>(iov: *const cosocket_iovec, n: usize) -> Option<Cow<'a, [IoSlice<'a>]>> {
     if n == 0 {
-        return Some(Vec::new());
+        return Some(Cow::Borrowed(&[]));
     }
     if iov.is_null() {
         return None;
     }
     // SAFETY: iov points at n entries per the contract.
-    let iov = unsafe { std::slice::from_raw_parts(iov, n) };
+    let entries = unsafe { std::slice::from_raw_parts(iov, n) };
+    if entries.iter().all(|e| !e.base.is_null()) {
+        const _: () = assert!(
+            std::mem::size_of::<cosocket_iovec>() == std::mem::size_of::<IoSlice<'_>>()
+                && std::mem::align_of::<cosocket_iovec>() == std::mem::align_of::<IoSlice<'_>>()
+        );
+        // SAFETY: IoSlice is ABI-compatible with iovec on Unix, as is
+        // cosocket_iovec (pointer, length); every base is non-NULL and
+        // describes len readable bytes per the contract.
+        let borrowed = unsafe { std::slice::from_raw_parts(iov.cast::<IoSlice<'a>>(), n) };
+        return Some(Cow::Borrowed(borrowed));
+    }
     let mut v = Vec::with_capacity(n);
-    for e in iov {
+    for e in entries {
         // SAFETY: each entry describes len readable bytes.
         v.push(IoSlice::new(unsafe { bytes(e.base, e.len) }?));
     }
-    Some(v)
+    Some(Cow::Owned(v))
 }
 
 /// A port argument: -1 = absent; otherwise 0..=65535, else OpenResty's

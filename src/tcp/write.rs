@@ -180,8 +180,16 @@ impl Tcp {
             return self.tls_send_start(lp, token, wr, &tls, bufs, total);
         }
         let mut sent = 0;
-        let mut owned = nonempty(bufs);
-        let mut slices: &mut [IoSlice<'_>] = &mut owned;
+        // One buffer (a Lua string send) needs no filtered copy.
+        let mut single;
+        let mut owned;
+        let mut slices: &mut [IoSlice<'_>] = if bufs.len() == 1 {
+            single = [bufs[0]];
+            &mut single
+        } else {
+            owned = nonempty(bufs);
+            &mut owned
+        };
         // Send until EAGAIN: the loop's epoll is edge-triggered, so parking
         // after a short write that was not EAGAIN (sendmsg takes at most
         // UIO_MAXIOV buffers) would wait for an edge that never comes.
