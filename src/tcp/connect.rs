@@ -122,7 +122,7 @@ impl Tcp {
         if old & state::OPEN != 0 {
             // A connected object is closed (not pooled) before connecting again.
             let fd = self.fd.swap(-1, std::sync::atomic::Ordering::AcqRel);
-            self.unwatch(fd);
+            self.unwatch();
             sys::close(fd);
             self.release_pool_slot();
         }
@@ -151,7 +151,7 @@ impl Tcp {
         self.state.set(0);
         self.release_pool_slot();
         // An async connect may have left the loop holding this socket.
-        self.unwatch(-1);
+        self.unwatch();
     }
 
     /// Blocking connect. `port` is ignored for `unix:` hosts (but is part of
@@ -484,7 +484,7 @@ impl Tcp {
         let (token, failed) = token;
         if failed {
             // Drop the loop's hold on a socket that never got (or lost) its fd.
-            self.unwatch(-1);
+            self.unwatch();
         }
         lp.complete_op(self.id, Slot::Read, token);
     }
@@ -561,7 +561,7 @@ impl Tcp {
         }
         let fd = self.fd();
         if fd >= 0 {
-            self.unwatch(fd);
+            self.unwatch();
             self.fd.store(-1, std::sync::atomic::Ordering::Release);
             sys::close(fd);
         }

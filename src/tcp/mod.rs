@@ -195,7 +195,7 @@ impl Tcp {
     /// caller has taken it (pool). Buffers and loop registration are reset.
     fn release_fd(&self, close_fd: bool) -> RawFd {
         let fd = self.fd.swap(-1, Ordering::AcqRel);
-        self.unwatch(fd);
+        self.unwatch();
         lock(&self.rd).reset();
         lock(&self.wr).reset();
         if close_fd {
@@ -245,7 +245,7 @@ impl Tcp {
 
     /// Remembers an owned error so a pointer to its text stays valid.
     pub(crate) fn keep_error(&self, e: &Error) {
-        if matches!(e.as_str(), s if !s.is_empty()) {
+        if !e.as_str().is_empty() {
             lock(&self.meta).last_error = Some(e.clone());
         }
     }
@@ -305,7 +305,7 @@ impl Tcp {
     }
 
     /// Removes the fd from its loop; must run before the fd is closed.
-    fn unwatch(&self, _fd: RawFd) {
+    fn unwatch(&self) {
         let w = lock(&self.meta).watcher.take();
         if let Some((w, wfd)) = w
             && let Some(lp) = w.upgrade()
