@@ -389,6 +389,24 @@ fi
 echo
 [ "$NOISY" -gt 0 ] && echo "bench: $NOISY measurements started while other processes used more than ${QUIET_BUSY}% CPU"
 echo "raw measurements: $TSV; log: $LOG"
+
+# ---- UDP and TLS rows: their own tools, their own tables ---------------------
+# UDP request/response (raw C vs cosocket blocking and event loop) and TLS vs
+# plain TCP through the same socket core; each prints same-run ratios.
+echo
+echo "## UDP request/response: bench/udp.sh $MODE"
+if ! "$BENCH/udp.sh" "$MODE" 2>&1 | tee -a "$LOG"; then
+  note "bench: bench/udp.sh $MODE failed"
+  FAILURES=$((FAILURES + 1))
+fi
+case "$MODE" in smoke) TLS_N=200 ;; quick) TLS_N=10000 ;; full) TLS_N=30000 ;; esac
+echo
+echo "## TLS against plain TCP: tls_bench $TLS_N"
+if ! (cd "$ROOT" && cargo build --release -q --example tls_bench) ||
+  ! timeout "$TMO" "$ROOT/target/release/examples/tls_bench" "$TLS_N" 2>&1 | tee -a "$LOG"; then
+  note "bench: tls_bench failed"
+  FAILURES=$((FAILURES + 1))
+fi
 if [ $FAILURES -gt 0 ]; then
   echo "bench: $FAILURES failed measurements (see above)"
   exit 1

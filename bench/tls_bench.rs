@@ -283,8 +283,10 @@ fn main() {
     // (impl, workload, wall us/op samples, client CPU us/op samples)
     type Row = (&'static str, &'static str, Vec<f64>, Vec<f64>);
     let mut results: Vec<Row> = Vec::new();
+    let mut errors = 0;
     let mut record = |imp: &'static str, wl: &'static str, s: Sample| {
         report(imp, wl, &s);
+        errors += s.errors;
         let (wall, cpu) = (s.secs / s.ops * 1e6, s.cpu / s.ops * 1e6);
         match results.iter_mut().find(|r| r.0 == imp && r.1 == wl) {
             Some(r) => {
@@ -345,6 +347,10 @@ fn main() {
                 reconnects(tls, true, hs_n, true),
             );
         }
+    }
+    if errors > 0 {
+        eprintln!("tls_bench: {errors} failed operations");
+        std::process::exit(1);
     }
     if only.is_some() {
         return;
