@@ -197,9 +197,8 @@ fn progress(
         may_skip = false;
         let got = match &rd.tls {
             None => {
-                let room = rd.buf.spare(want);
-                let asked = room.len();
-                let r = sys::recv(fd, room, !blocking);
+                // Into the buffer (committed there).
+                let (r, asked) = sys::recv_into(fd, &mut rd.buf, want, !blocking);
                 // A short read drained the socket (TCP returns what is there).
                 hint.store(
                     matches!(r, Ok(n) if n == asked || n == 0),
@@ -208,14 +207,17 @@ fn progress(
                 r
             }
             // Decrypted bytes, with recv's EOF/EAGAIN/errno contract.
-            Some(tls) => tls.recv(fd, rd.buf.spare(want), !blocking),
+            Some(tls) => {
+                let r = tls.recv(fd, rd.buf.spare_init(want), !blocking);
+                if let Ok(n) = r {
+                    rd.buf.commit(n);
+                }
+                r
+            }
         };
         match got {
             Ok(0) => rd.eof = true,
-            Ok(n) => {
-                rd.buf.commit(n);
-                progressed = true;
-            }
+            Ok(_) => progressed = true,
             Err(libc::EAGAIN) if blocking => {
                 let s = rd.partial(op);
                 return Progress::Done(Got::Failed(Error::TIMEOUT, Some(s)), false);
