@@ -36,7 +36,7 @@ impl Tcp {
         let key = lock(&self.meta).pool_key.clone().unwrap_or_default();
         if let Some(size) = size
             && size <= 0
-            && pool::stats(&key).is_none()
+            && pool::stats_of(&key).is_none()
         {
             return Err(Error::arg_owned(format!(
                 "bad \"pool_size\" option value: {size}"
