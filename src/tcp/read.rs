@@ -82,6 +82,9 @@ pub(super) struct Reader {
     result: Option<(Got, bool)>,
     /// The TLS layer, once `sslhandshake` succeeded (shared with the writer).
     pub(super) tls: Option<Arc<crate::tls::TlsConn>>,
+    /// When a plain recv last came back short, draining the kernel's queue
+    /// ([`sys::coarse_now_ns`]; 0: not on this connection).
+    pub(super) drained_at: u64,
 }
 
 impl Reader {
@@ -93,6 +96,7 @@ impl Reader {
         self.pending = None;
         self.result = None;
         self.tls = None;
+        self.drained_at = 0;
     }
 
     /// SO_RCVTIMEO as set in the kernel (0 = never set).
@@ -204,6 +208,9 @@ fn progress(
                     matches!(r, Ok(n) if n == asked || n == 0),
                     Ordering::Release,
                 );
+                if matches!(r, Ok(n) if n < asked && n > 0) {
+                    rd.drained_at = sys::coarse_now_ns(); // for setkeepalive
+                }
                 r
             }
             // Decrypted bytes, with recv's EOF/EAGAIN/errno contract.

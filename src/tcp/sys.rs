@@ -63,6 +63,21 @@ pub fn recv_into(
     }
 }
 
+/// CLOCK_MONOTONIC_COARSE in ns: a vDSO read of the last timer tick (a few
+/// ns, never a syscall), with the tick's resolution (1-10 ms by CONFIG_HZ).
+#[inline]
+pub fn coarse_now_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid timespec to write.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    (ts.tv_sec as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(ts.tv_nsec as u64)
+}
+
 /// send(2) with MSG_NOSIGNAL (a closed peer gives EPIPE, not SIGPIPE).
 #[inline]
 pub fn send(fd: RawFd, buf: &[u8], dontwait: bool) -> Result<usize, i32> {
