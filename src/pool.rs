@@ -15,6 +15,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
@@ -25,6 +26,91 @@ use crate::error::{Error, Result};
 pub const DEFAULT_POOL_SIZE: usize = 30;
 /// OpenResty's `lua_socket_keepalive_timeout` (ms).
 pub const DEFAULT_IDLE_TIMEOUT_MS: u64 = 60_000;
+
+/// A pool name with its hash, computed once (per connect, or once per
+/// thread for a name used again: see `tcp::connect`). Cloning is a
+/// reference count increment.
+#[derive(Clone, Debug)]
+pub struct PoolKey {
+    hash: u64,
+    name: Arc<str>,
+}
+
+impl PoolKey {
+    pub fn new(name: &str) -> PoolKey {
+        PoolKey {
+            hash: fx_hash(name.as_bytes()),
+            name: Arc::from(name),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Default for PoolKey {
+    fn default() -> Self {
+        PoolKey::new("")
+    }
+}
+
+impl PartialEq for PoolKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash == other.hash && self.name == other.name
+    }
+}
+
+impl Eq for PoolKey {}
+
+impl Hash for PoolKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+/// FxHash (rustc's hasher): rotate, xor, multiply per 8-byte word. It is not
+/// HashDoS-resistant, and needs not be: pool names come from the local
+/// program's own connect arguments, never from the network.
+pub fn fx_hash(bytes: &[u8]) -> u64 {
+    let mut h = 0u64;
+    let mut words = bytes.chunks_exact(8);
+    for w in &mut words {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(w);
+        h = fx_add(h, u64::from_le_bytes(b));
+    }
+    for &b in words.remainder() {
+        h = fx_add(h, u64::from(b));
+    }
+    // The length, so that names differing only by trailing NULs differ.
+    fx_add(h, bytes.len() as u64)
+}
+
+#[inline]
+fn fx_add(h: u64, w: u64) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    (h.rotate_left(5) ^ w).wrapping_mul(K)
+}
+
+/// Hasher of the registry's maps: keys are a [`PoolKey`] (already hashed)
+/// or a connection id (a counter); one multiply spreads either.
+#[derive(Default)]
+struct U64Hasher(u64);
+
+impl Hasher for U64Hasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = fx_hash(bytes);
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = fx_add(0, n);
+    }
+}
+
+type Map<K, V> = HashMap<K, V, BuildHasherDefault<U64Hasher>>;
 
 /// A connection handed over by the pool.
 #[derive(Debug)]
@@ -126,9 +212,9 @@ impl Pool {
 #[derive(Default)]
 struct Registry {
     pid: u32,
-    pools: HashMap<String, Pool>,
+    pools: Map<PoolKey, Pool>,
     /// Idle connection id -> pool key.
-    owners: HashMap<u64, String>,
+    owners: Map<u64, PoolKey>,
     /// Idle deadlines (lazily deleted: checked against `owners`).
     deadlines: BinaryHeap<Reverse<(Instant, u64)>>,
     /// Idle connections not yet in the watcher's epoll, with when to add them.
@@ -205,7 +291,7 @@ fn close_fd(fd: i32) {
 /// slot, a place in the backlog queue, or nothing when no pool exists and
 /// none is asked for. Creates the pool when `pool_size` or `backlog` is given.
 pub fn acquire(
-    key: &str,
+    key: &PoolKey,
     pool_size: Option<u32>,
     backlog: Option<u32>,
     notify: impl FnOnce() -> Notify,
@@ -216,10 +302,8 @@ pub fn acquire(
             return Ok(Acquired::Unpooled);
         }
         let size = pool_size.map_or(DEFAULT_POOL_SIZE, |s| s as usize);
-        g.pools.insert(
-            key.to_string(),
-            Pool::new(size, backlog.map(|b| b as usize)),
-        );
+        g.pools
+            .insert(key.clone(), Pool::new(size, backlog.map(|b| b as usize)));
     }
     let g = &mut *g;
     let pool = g.pools.get_mut(key).expect("pool just ensured");
@@ -262,7 +346,7 @@ pub fn acquire(
 
 /// Leaves the backlog queue (timeout, killed thread). False when the waiter
 /// was already granted (its notify ran or is about to).
-pub fn cancel_wait(key: &str, waiter: u64) -> bool {
+pub fn cancel_wait(key: &PoolKey, waiter: u64) -> bool {
     let mut g = registry();
     let Some(pool) = g.pools.get_mut(key) else {
         return false;
@@ -276,14 +360,18 @@ pub fn cancel_wait(key: &str, waiter: u64) -> bool {
 
 /// Blocking form of [`acquire`]: waits in the backlog queue until `deadline`.
 pub fn acquire_blocking(
-    key: &str,
+    key: &PoolKey,
     pool_size: Option<u32>,
     backlog: Option<u32>,
     deadline: Instant,
 ) -> Result<Option<Grant>> {
-    let cell: Arc<(Mutex<Option<Grant>>, Condvar)> = Arc::new((Mutex::new(None), Condvar::new()));
-    let c2 = Arc::clone(&cell);
-    let acquired = acquire(key, pool_size, backlog, move || {
+    type Cell = Arc<(Mutex<Option<Grant>>, Condvar)>;
+    // Allocated only when the connect queues (the usual acquire does not).
+    let mut queued: Option<Cell> = None;
+    let acquired = acquire(key, pool_size, backlog, || {
+        let cell: Cell = Arc::new((Mutex::new(None), Condvar::new()));
+        let c2 = Arc::clone(&cell);
+        queued = Some(cell);
         Box::new(move |grant| {
             let (m, cv) = &*c2;
             *m.lock().unwrap_or_else(|e| e.into_inner()) = Some(grant);
@@ -294,6 +382,9 @@ pub fn acquire_blocking(
         Acquired::Now(g) => return Ok(Some(g)),
         Acquired::Unpooled => return Ok(None),
         Acquired::Queued(id) => id,
+    };
+    let Some(cell) = queued else {
+        return Err(Error::op("pool queue without a waiter"));
     };
     let (m, cv) = &*cell;
     let mut slot = m.lock().unwrap_or_else(|e| e.into_inner());
@@ -323,7 +414,7 @@ pub fn acquire_blocking(
 
 /// A counted connection of pool `key` closed (or its connect failed): frees
 /// its place and lets the first queued connect open a new one.
-pub fn release(key: &str) {
+pub fn release(key: &PoolKey) {
     let mut g = registry();
     let Some(pool) = g.pools.get_mut(key) else {
         return;
@@ -339,7 +430,7 @@ pub fn release(key: &str) {
 }
 
 /// Gives back a grant nobody will use (its waiter timed out meanwhile).
-pub fn give_back(key: &str, grant: Grant) {
+pub fn give_back(key: &PoolKey, grant: Grant) {
     match grant {
         Grant::Slot => release(key),
         Grant::Idle(conn) => {
@@ -349,7 +440,7 @@ pub fn give_back(key: &str, grant: Grant) {
     }
 }
 
-fn maybe_free(g: &mut Registry, key: &str) {
+fn maybe_free(g: &mut Registry, key: &PoolKey) {
     if let Some(pool) = g.pools.get(key)
         && pool.connections == 0
         && pool.waiters.is_empty()
@@ -364,7 +455,7 @@ fn maybe_free(g: &mut Registry, key: &str) {
 /// pool created now. Returns an error (and closes the fd) only if the
 /// watcher cannot watch it.
 pub fn put(
-    key: &str,
+    key: &PoolKey,
     conn: IdleConn,
     counted: bool,
     size: usize,
@@ -372,10 +463,10 @@ pub fn put(
 ) -> Result<()> {
     let mut g = registry();
     let g = &mut *g;
-    let pool = g
-        .pools
-        .entry(key.to_string())
-        .or_insert_with(|| Pool::new(size, None));
+    if !g.pools.contains_key(key) {
+        g.pools.insert(key.clone(), Pool::new(size, None));
+    }
+    let pool = g.pools.get_mut(key).expect("pool just ensured");
     if !counted {
         pool.connections += 1;
     }
@@ -425,7 +516,7 @@ pub fn put(
             conn,
             watched: false,
         });
-    g.owners.insert(id, key.to_string());
+    g.owners.insert(id, key.clone());
     let now = Instant::now();
     let mut due = now + WATCH_AFTER;
     g.unwatched.push_back((due, id));
@@ -444,6 +535,11 @@ pub fn put(
 
 /// Statistics of pool `key`, None when it does not exist.
 pub fn stats(key: &str) -> Option<Stats> {
+    stats_of(&PoolKey::new(key))
+}
+
+/// [`stats`] by key.
+pub fn stats_of(key: &PoolKey) -> Option<Stats> {
     let g = registry();
     let p = g.pools.get(key)?;
     Some(Stats {

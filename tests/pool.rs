@@ -269,3 +269,67 @@ fn pooled_after_read_timeout_like_openresty() {
     assert_eq!(line(&t).unwrap_err(), "timeout");
     t.set_keepalive(None, None).unwrap();
 }
+
+/// setkeepalive skips its MSG_PEEK right after a read drained the socket
+/// (nginx has not seen what arrived since either): whatever it answers, a
+/// connection on which the peer spoke or closed is never handed out again.
+#[test]
+fn peer_speaking_right_after_the_reply_is_never_reused() {
+    let none = ConnectOpts::default();
+    for script in [
+        "line; send ok\\n; close",
+        "line; send ok\\n; sleep 1; close",
+        "line; send ok\\n; send x\\n; hold",
+        "line; send ok\\n; sleep 1; send x\\n; hold",
+    ] {
+        let peer = Peer::script(script);
+        for _ in 0..10 {
+            let t = connect(&peer, &none);
+            assert_eq!(t.reused_times().unwrap(), 0, "{script}");
+            t.send(&[IoSlice::new(b"q\n")]).unwrap();
+            assert_eq!(line(&t).unwrap(), b"ok");
+            match t.set_keepalive(None, None) {
+                Ok(()) => {}
+                Err(e) => {
+                    let e = e.as_str().to_string();
+                    assert!(
+                        [
+                            "closed",
+                            "connection in dubious state",
+                            "unread data in buffer"
+                        ]
+                        .contains(&e.as_str()),
+                        "{script}: {e}"
+                    );
+                    let _ = t.close();
+                }
+            }
+            // The peer has spoken (or closed) long before the next connect.
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(wait_until(
+            || pool::stats(&key(&peer)).is_none_or(|s| s.idle == 0)
+        ));
+    }
+}
+
+/// Outside that window the peek answers as nginx does after its event loop
+/// saw the peer's data or FIN.
+#[test]
+fn late_data_or_fin_after_a_read_is_seen_by_setkeepalive() {
+    let none = ConnectOpts::default();
+    for (script, want) in [
+        (
+            "line; send ok\\n; sleep 5; send more\\n; hold",
+            "connection in dubious state",
+        ),
+        ("line; send ok\\n; sleep 5; close", "closed"),
+    ] {
+        let peer = Peer::script(script);
+        let t = connect(&peer, &none);
+        t.send(&[IoSlice::new(b"q\n")]).unwrap();
+        assert_eq!(line(&t).unwrap(), b"ok");
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(t.set_keepalive(None, None).unwrap_err().as_str(), want);
+    }
+}

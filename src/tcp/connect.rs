@@ -10,7 +10,7 @@ use super::addr::{self, Target};
 use super::{Slot, Start, Tcp, lock, state, sys};
 use crate::error::{Error, Result};
 use crate::event_loop::EventLoop;
-use crate::pool::{self, Acquired, Grant};
+use crate::pool::{self, Acquired, Grant, PoolKey};
 
 /// Connect options (OpenResty's `pool`, `pool_size`, `backlog`).
 #[derive(Clone, Debug, Default)]
@@ -48,12 +48,62 @@ impl PendingConnect {
 }
 
 /// The default pool key: `host:port` exactly as passed, or the unix path.
-pub fn default_pool_key(host: &[u8], port: Option<u16>) -> String {
-    let host = String::from_utf8_lossy(host);
-    match port {
-        Some(p) => format!("{host}:{p}"),
-        None => host.into_owned(),
+pub fn default_pool_key(host: &[u8], port: Option<u16>) -> PoolKey {
+    intern(|s| write_default_key(s, host, port))
+}
+
+/// Writes `host:port` (host as passed, lossily as UTF-8) without the fmt
+/// machinery.
+fn write_default_key(s: &mut String, host: &[u8], port: Option<u16>) {
+    match std::str::from_utf8(host) {
+        Ok(h) => s.push_str(h),
+        Err(_) => s.push_str(&String::from_utf8_lossy(host)),
     }
+    if let Some(mut p) = port {
+        s.push(':');
+        let mut digits = [0u8; 5];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (p % 10) as u8;
+            p /= 10;
+            if p == 0 {
+                break;
+            }
+        }
+        s.extend(digits[i..].iter().map(|&d| d as char));
+    }
+}
+
+thread_local! {
+    /// The last pool key built on this thread, and scratch room to build the
+    /// next one: a program connecting to the same pool again gets the key
+    /// (its name and hash) without an allocation or a hash.
+    static LAST_KEY: std::cell::RefCell<(String, Option<PoolKey>)> =
+        const { std::cell::RefCell::new((String::new(), None)) };
+}
+
+/// The key whose name `build` writes, reusing this thread's last one when equal.
+fn intern(build: impl Fn(&mut String)) -> PoolKey {
+    let cached = LAST_KEY.try_with(|c| {
+        let mut c = c.try_borrow_mut().ok()?;
+        let (scratch, last) = &mut *c;
+        scratch.clear();
+        build(scratch);
+        match last {
+            Some(k) if k.as_str() == scratch.as_str() => Some(k.clone()),
+            _ => {
+                let k = PoolKey::new(scratch);
+                *last = Some(k.clone());
+                Some(k)
+            }
+        }
+    });
+    cached.ok().flatten().unwrap_or_else(|| {
+        let mut s = String::new();
+        build(&mut s);
+        PoolKey::new(&s)
+    })
 }
 
 fn dests_of(target: Target) -> std::result::Result<Vec<Dest>, (String, u16)> {
@@ -109,13 +159,13 @@ type Targets = std::result::Result<Vec<Dest>, (String, u16)>;
 impl Tcp {
     /// Common start of both connect styles: argument checks, busy checks,
     /// closing a previous connection. Returns the pool key.
-    fn connect_begin(&self, host: &[u8], port: Option<u16>, opts: &ConnectOpts) -> Result<String> {
+    fn connect_begin(&self, host: &[u8], port: Option<u16>, opts: &ConnectOpts) -> Result<PoolKey> {
         let unix = addr::is_unix(host);
         if !unix && port.is_none() {
             return Err(Error::op("missing the port number"));
         }
         let key = match &opts.pool {
-            Some(k) => k.clone(),
+            Some(k) => intern(|s| s.push_str(k)),
             None => default_pool_key(host, port),
         };
         let old = self.state.begin_connect(true)?;
@@ -573,5 +623,39 @@ impl Tcp {
     /// Fetches a finished async connect.
     pub fn take_connect_result(&self) -> Option<Result<()>> {
         lock(&self.meta).connect_result.take()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_keys_as_openresty_formats_them() {
+        for (host, port, want) in [
+            (&b"127.0.0.1"[..], Some(6379), "127.0.0.1:6379"),
+            (b"localhost", Some(0), "localhost:0"),
+            (b"h", Some(7), "h:7"),
+            (b"h", Some(65535), "h:65535"),
+            (b"h", Some(10000), "h:10000"),
+            (b"unix:/tmp/s", None, "unix:/tmp/s"),
+            (b"unix:/tmp/s", Some(80), "unix:/tmp/s:80"),
+            (b"\xffx", Some(1), "\u{fffd}x:1"),
+        ] {
+            let k = default_pool_key(host, port);
+            assert_eq!(k.as_str(), want);
+            assert_eq!(k, PoolKey::new(want), "same name, same key and hash");
+        }
+    }
+
+    #[test]
+    fn interned_keys_follow_the_name() {
+        let a = default_pool_key(b"a", Some(1));
+        let a2 = default_pool_key(b"a", Some(1));
+        assert_eq!(a, a2);
+        let b = intern(|s| s.push_str("a:1x"));
+        assert_ne!(a, b);
+        assert_eq!(b.as_str(), "a:1x");
+        assert_eq!(default_pool_key(b"a", Some(1)).as_str(), "a:1");
     }
 }

@@ -6,6 +6,10 @@ use super::{Tcp, lock, state, sys};
 use crate::error::{Error, Result};
 use crate::pool::{self, IdleConn};
 
+/// See [`Tcp::fresh_drain`]: 1 ms, which a coarse clock ticking every 1-10
+/// ms can only satisfy with two equal readings.
+const DRAIN_WINDOW_NS: u64 = 1_000_000;
+
 impl Tcp {
     /// OpenResty's `setkeepalive(timeout, size)`: `timeout_ms` None = 60 s,
     /// Some(0) = no idle timeout; `size` sizes a pool created now (None =
@@ -22,7 +26,7 @@ impl Tcp {
         if s & (state::RD_CLOSED | state::WR_CLOSED) != 0 {
             return Err(Error::CLOSED);
         }
-        {
+        let (tls, drained_at) = {
             let rd = lock(&self.rd);
             if rd.eof() {
                 return Err(Error::CLOSED);
@@ -32,19 +36,24 @@ impl Tcp {
             if rd.unread() > 0 || rd.tls.as_ref().is_some_and(|t| t.has_unread()) {
                 return Err(Error::op("unread data in buffer"));
             }
-        }
+            (rd.tls.clone(), rd.drained_at)
+        };
         let key = lock(&self.meta).pool_key.clone().unwrap_or_default();
         if let Some(size) = size
             && size <= 0
-            && pool::stats(&key).is_none()
+            && pool::stats_of(&key).is_none()
         {
             return Err(Error::arg_owned(format!(
                 "bad \"pool_size\" option value: {size}"
             )));
         }
-        let tls = lock(&self.rd).tls.clone();
-        // One MSG_PEEK answers both questions below (nginx also peeks once).
-        let probe = tls.is_none().then(|| sys::pending(self.fd()));
+        // One MSG_PEEK answers both questions below (nginx also peeks once),
+        // unless the last read just drained the socket (see `fresh_drain`).
+        let probe = match tls {
+            Some(_) => None,
+            None if self.fresh_drain(drained_at) => Some(sys::Pending::Nothing),
+            None => Some(sys::pending(self.fd())),
+        };
         if probe == Some(sys::Pending::Fin) {
             // nginx sees the FIN (EPOLLRDHUP) and answers "closed", leaving
             // the object as it was: close() still works.
@@ -93,6 +102,28 @@ impl Tcp {
             size,
             timeout_ms.unwrap_or(pool::DEFAULT_IDLE_TIMEOUT_MS),
         )
+    }
+
+    /// True when the last recv drained the kernel's queue (came back short)
+    /// less than one tick of the coarse clock ago (under [`DRAIN_WINDOW_NS`]:
+    /// the same reading of CLOCK_MONOTONIC_COARSE, so at most 1-10 ms by the
+    /// kernel's HZ, 4 ms here) and no readiness has been seen since: then
+    /// setkeepalive skips its MSG_PEEK.
+    ///
+    /// nginx answers "closed" / "connection in dubious state" only for what
+    /// its event loop has already reported: after a short read its
+    /// `rev->ready` is 0 until the loop runs again, so a FIN or data that
+    /// arrives between the read and a setkeepalive called without yielding
+    /// goes unnoticed there too, and the call returns 1. Skipping the peek in
+    /// that window therefore returns what nginx returns, and nothing unsafe
+    /// gets reused: the pool's hand-out peek (and its watcher) still drop a
+    /// connection the peer closed or spoke on before anyone gets it.
+    fn fresh_drain(&self, drained_at: u64) -> bool {
+        drained_at != 0
+            && !self
+                .maybe_readable
+                .load(std::sync::atomic::Ordering::Acquire)
+            && sys::coarse_now_ns().wrapping_sub(drained_at) < DRAIN_WINDOW_NS
     }
 
     /// Makes a pooled connection this socket's connection.

@@ -75,7 +75,7 @@ pub struct Tcp {
 /// Connection facts that change only under an exclusive operation.
 #[derive(Default)]
 struct Meta {
-    pool_key: Option<String>,
+    pool_key: Option<crate::pool::PoolKey>,
     reused: u32,
     unix: bool,
     /// The loop this socket's fd is registered with, if any.

@@ -82,6 +82,9 @@ pub(super) struct Reader {
     result: Option<(Got, bool)>,
     /// The TLS layer, once `sslhandshake` succeeded (shared with the writer).
     pub(super) tls: Option<Arc<crate::tls::TlsConn>>,
+    /// When a plain recv last came back short, draining the kernel's queue
+    /// ([`sys::coarse_now_ns`]; 0: not on this connection).
+    pub(super) drained_at: u64,
 }
 
 impl Reader {
@@ -93,6 +96,7 @@ impl Reader {
         self.pending = None;
         self.result = None;
         self.tls = None;
+        self.drained_at = 0;
     }
 
     /// SO_RCVTIMEO as set in the kernel (0 = never set).
@@ -197,25 +201,30 @@ fn progress(
         may_skip = false;
         let got = match &rd.tls {
             None => {
-                let room = rd.buf.spare(want);
-                let asked = room.len();
-                let r = sys::recv(fd, room, !blocking);
+                // Into the buffer (committed there).
+                let (r, asked) = sys::recv_into(fd, &mut rd.buf, want, !blocking);
                 // A short read drained the socket (TCP returns what is there).
                 hint.store(
                     matches!(r, Ok(n) if n == asked || n == 0),
                     Ordering::Release,
                 );
+                if matches!(r, Ok(n) if n < asked && n > 0) {
+                    rd.drained_at = sys::coarse_now_ns(); // for setkeepalive
+                }
                 r
             }
             // Decrypted bytes, with recv's EOF/EAGAIN/errno contract.
-            Some(tls) => tls.recv(fd, rd.buf.spare(want), !blocking),
+            Some(tls) => {
+                let r = tls.recv(fd, rd.buf.spare_init(want), !blocking);
+                if let Ok(n) = r {
+                    rd.buf.commit(n);
+                }
+                r
+            }
         };
         match got {
             Ok(0) => rd.eof = true,
-            Ok(n) => {
-                rd.buf.commit(n);
-                progressed = true;
-            }
+            Ok(_) => progressed = true,
             Err(libc::EAGAIN) if blocking => {
                 let s = rd.partial(op);
                 return Progress::Done(Got::Failed(Error::TIMEOUT, Some(s)), false);

@@ -32,6 +32,52 @@ pub fn recv(fd: RawFd, buf: &mut [u8], dontwait: bool) -> Result<usize, i32> {
     }
 }
 
+/// recv(2) straight into `buf`'s uninitialized spare room (at least `want`
+/// bytes): no zero-filling. Returns the result and how many bytes were asked
+/// (a shorter read drained the socket). Ok(0) is EOF. Retries EINTR.
+#[inline]
+pub fn recv_into(
+    fd: RawFd,
+    buf: &mut crate::receive::RecvBuf,
+    want: usize,
+    dontwait: bool,
+) -> (Result<usize, i32>, usize) {
+    let flags = if dontwait { libc::MSG_DONTWAIT } else { 0 };
+    let room = buf.spare(want);
+    let asked = room.len();
+    loop {
+        // SAFETY: room is valid for writes of `asked` bytes; recv writes only
+        // bytes (no reads of the uninitialized memory) and returns how many.
+        let n = unsafe { libc::recv(fd, room.as_mut_ptr().cast(), asked, flags) };
+        if n >= 0 {
+            let n = n as usize;
+            // SAFETY: the kernel initialized the first n (<= asked) bytes of
+            // the room returned by the `spare` just above.
+            unsafe { buf.assume_filled(n) };
+            return (Ok(n), asked);
+        }
+        let e = errno();
+        if e != libc::EINTR {
+            return (Err(e), asked);
+        }
+    }
+}
+
+/// CLOCK_MONOTONIC_COARSE in ns: a vDSO read of the last timer tick (a few
+/// ns, never a syscall), with the tick's resolution (1-10 ms by CONFIG_HZ).
+#[inline]
+pub fn coarse_now_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid timespec to write.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    (ts.tv_sec as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(ts.tv_nsec as u64)
+}
+
 /// send(2) with MSG_NOSIGNAL (a closed peer gives EPIPE, not SIGPIPE).
 #[inline]
 pub fn send(fd: RawFd, buf: &[u8], dontwait: bool) -> Result<usize, i32> {
