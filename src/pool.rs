@@ -119,6 +119,9 @@ pub struct IdleConn {
     /// Times it was reused before this hand-over.
     pub reused: u32,
     pub unix: bool,
+    /// The fd is in non-blocking mode (made by an asynchronous connect): a
+    /// blocking user switches it when it first needs to.
+    pub nonblocking: bool,
     pub nodelay: bool,
     /// SO_RCVTIMEO and SO_SNDTIMEO as set in the kernel (ms, 0 = never set),
     /// so a reused connection does not set them again on its first receive

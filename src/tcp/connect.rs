@@ -114,14 +114,16 @@ fn dests_of(target: Target) -> std::result::Result<Vec<Dest>, (String, u16)> {
     }
 }
 
-/// Opens a socket for `dest` (bound to `local` first, for TCP) and starts
-/// connecting: Ok((fd, connected_now)).
+/// Opens a non-blocking socket for `dest` (bound to `local` first, for TCP)
+/// and starts connecting: Ok((fd, connected_now)). The fd stays
+/// non-blocking (async operations use MSG_DONTWAIT anyway; a blocking call
+/// switches it when it first needs to).
 fn open(dest: &Dest, local: Option<SocketAddr>) -> std::result::Result<(i32, bool), i32> {
     let raw = match dest {
         Dest::Inet(a) => sys::RawAddr::inet(a),
         Dest::Unix(p) => sys::RawAddr::unix(p)?,
     };
-    let fd = sys::socket(raw.family())?;
+    let fd = sys::socket(raw.family(), true)?;
     if let (Dest::Inet(_), Some(local)) = (dest, local)
         && let Err(e) = sys::bind(fd, &sys::RawAddr::inet(&local))
     {
@@ -129,13 +131,7 @@ fn open(dest: &Dest, local: Option<SocketAddr>) -> std::result::Result<(i32, boo
         return Err(e);
     }
     match sys::connect_start(fd, &raw) {
-        Ok(true) => match sys::set_nonblocking(fd, false) {
-            Ok(()) => Ok((fd, true)),
-            Err(e) => {
-                sys::close(fd);
-                Err(e)
-            }
-        },
+        Ok(true) => Ok((fd, true)),
         Ok(false) => Ok((fd, false)),
         Err(e) => {
             sys::close(fd);
@@ -172,7 +168,7 @@ impl Tcp {
         if old & state::OPEN != 0 {
             // A connected object is closed (not pooled) before connecting again.
             let fd = self.fd.swap(-1, std::sync::atomic::Ordering::AcqRel);
-            self.unwatch();
+            self.unwatch(true);
             sys::close(fd);
             self.release_pool_slot();
         }
@@ -180,6 +176,7 @@ impl Tcp {
         lock(&self.wr).reset();
         {
             let mut m = lock(&self.meta);
+            self.renew_id(&mut m);
             m.pool_key = Some(key.clone());
             m.reused = 0;
             m.unix = unix;
@@ -201,7 +198,7 @@ impl Tcp {
         self.state.set(0);
         self.release_pool_slot();
         // An async connect may have left the loop holding this socket.
-        self.unwatch();
+        self.unwatch(false);
     }
 
     /// Blocking connect. `port` is ignored for `unix:` hosts (but is part of
@@ -247,8 +244,8 @@ impl Tcp {
         let mut last = Error::CLOSED;
         for dest in &dests {
             match self.connect_one_blocking(dest, deadline) {
-                Ok(fd) => {
-                    self.install(fd, matches!(dest, Dest::Unix(_)));
+                Ok((fd, sndtimeo)) => {
+                    self.install(fd, matches!(dest, Dest::Unix(_)), false, sndtimeo);
                     return Ok(());
                 }
                 Err(e) => {
@@ -268,13 +265,14 @@ impl Tcp {
     /// by SO_SNDTIMEO (Linux ends it with EINPROGRESS when that expires):
     /// socket, setsockopt, connect, against 8 syscalls for a non-blocking
     /// connect + poll + SO_ERROR + switching the fd mode back and forth.
-    fn connect_one_blocking(&self, dest: &Dest, deadline: Instant) -> Result<i32> {
+    /// Returns the fd and the SO_SNDTIMEO left set on it (ms).
+    fn connect_one_blocking(&self, dest: &Dest, deadline: Instant) -> Result<(i32, u32)> {
         let local = lock(&self.meta).bind;
         let raw = match dest {
             Dest::Inet(a) => sys::RawAddr::inet(a),
             Dest::Unix(p) => sys::RawAddr::unix(p).map_err(Error::errno)?,
         };
-        let fd = sys::socket(raw.family()).map_err(Error::errno)?;
+        let fd = sys::socket(raw.family(), false).map_err(Error::errno)?;
         let fail = |e: Error| {
             sys::close(fd);
             Err(e)
@@ -284,13 +282,17 @@ impl Tcp {
         {
             return fail(Error::errno(e));
         }
+        // Rounded up: when the connect starts within a millisecond of the
+        // call (an address literal, no backlog wait), this is exactly the
+        // connect timeout, and a send timeout equal to it (the default: both
+        // 60 s) finds SO_SNDTIMEO already set.
         let left = deadline.saturating_duration_since(Instant::now());
-        let ms = left.as_millis().clamp(1, u32::MAX as u128) as u32;
+        let ms = left.as_micros().div_ceil(1000).clamp(1, u32::MAX as u128) as u32;
         if let Err(e) = sys::set_io_timeout(fd, libc::SO_SNDTIMEO, ms) {
             return fail(Error::errno(e));
         }
         match sys::connect_blocking(fd, &raw) {
-            Ok(()) => Ok(fd),
+            Ok(()) => Ok((fd, ms)),
             Err(libc::EINPROGRESS | libc::EAGAIN) => fail(Error::TIMEOUT),
             Err(libc::EINTR) => {
                 // Interrupted: the handshake goes on; wait for it the long way.
@@ -301,7 +303,7 @@ impl Tcp {
                     Err(e) => Err(Error::errno(e)),
                 };
                 match res {
-                    Ok(()) => Ok(fd),
+                    Ok(()) => Ok((fd, ms)),
                     Err(e) => fail(e),
                 }
             }
@@ -309,8 +311,9 @@ impl Tcp {
         }
     }
 
-    /// Makes `fd` this socket's connection.
-    pub(super) fn install(&self, fd: i32, unix: bool) {
+    /// Makes `fd` this socket's connection. `nonblocking`: the fd's mode;
+    /// `sndtimeo`: SO_SNDTIMEO as set on it (ms, 0 = never set).
+    pub(super) fn install(&self, fd: i32, unix: bool, nonblocking: bool, sndtimeo: u32) {
         lock(&self.rd).reset();
         self.maybe_readable
             .store(true, std::sync::atomic::Ordering::Release);
@@ -318,7 +321,10 @@ impl Tcp {
             let mut wr = lock(&self.wr);
             wr.reset();
             wr.unix = unix;
+            wr.set_kernel_timeout(sndtimeo);
         }
+        self.nonblock
+            .store(nonblocking, std::sync::atomic::Ordering::Release);
         self.fd.store(fd, std::sync::atomic::Ordering::Release);
         self.state.set(state::OPEN);
     }
@@ -404,7 +410,7 @@ impl Tcp {
             None => {
                 // The timer must find the socket even while the name resolves.
                 self.hold_on(self, lp);
-                lp.arm(self.id, Slot::Read, deadline);
+                lp.arm(self.id(), Slot::Read, deadline);
                 Start::Pending
             }
         }
@@ -494,10 +500,12 @@ impl Tcp {
             let local = lock(&self.meta).bind;
             match open(&dest, local) {
                 Ok((fd, true)) => {
-                    self.install(fd, matches!(dest, Dest::Unix(_)));
+                    self.install(fd, matches!(dest, Dest::Unix(_)), true, 0);
                     return Some(Ok(()));
                 }
                 Ok((fd, false)) => {
+                    self.nonblock
+                        .store(true, std::sync::atomic::Ordering::Release);
                     self.fd.store(fd, std::sync::atomic::Ordering::Release);
                     if let Err(e) = self.watch(self, lp) {
                         self.drop_fd_from_loop(fd);
@@ -534,9 +542,9 @@ impl Tcp {
         let (token, failed) = token;
         if failed {
             // Drop the loop's hold on a socket that never got (or lost) its fd.
-            self.unwatch();
+            self.unwatch(false);
         }
-        lp.complete_op(self.id, Slot::Read, token);
+        lp.complete_op(self.id(), Slot::Read, token);
     }
 
     fn on_resolved(
@@ -567,19 +575,32 @@ impl Tcp {
         }
     }
 
-    /// The in-progress connect's fd became writable (or failed).
-    pub(super) fn drive_connect(self: &Arc<Self>, lp: &EventLoop) {
-        if lock(&self.meta).connect.is_none() {
-            return;
-        }
+    /// The in-progress connect's fd became writable (or failed). epoll
+    /// reports a TCP connect that failed with EPOLLERR (and EPOLLHUP), which
+    /// the loop passes as readable + writable, and one still in progress
+    /// with nothing: writable alone means connected, with no
+    /// getsockopt(SO_ERROR). Anything else asks SO_ERROR (and a unix socket
+    /// always does).
+    pub(super) fn drive_connect(self: &Arc<Self>, lp: &EventLoop, readable: bool, writable: bool) {
+        let unix = {
+            let m = lock(&self.meta);
+            if m.connect.is_none() {
+                return;
+            }
+            m.unix
+        };
         let fd = self.fd();
         if fd < 0 {
             return;
         }
-        match sys::connect_finish(fd) {
+        let res = if writable && !readable && !unix {
+            Ok(())
+        } else {
+            sys::connect_finish(fd)
+        };
+        match res {
             Ok(()) => {
-                let unix = lock(&self.meta).unix;
-                self.install(fd, unix);
+                self.install(fd, unix, true, 0);
                 self.finish_connect(lp, Ok(()));
             }
             Err(e) => {
@@ -611,7 +632,7 @@ impl Tcp {
         }
         let fd = self.fd();
         if fd >= 0 {
-            self.unwatch();
+            self.unwatch(true);
             self.fd.store(-1, std::sync::atomic::Ordering::Release);
             sys::close(fd);
         }

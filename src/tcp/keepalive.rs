@@ -87,6 +87,7 @@ impl Tcp {
             fd,
             reused,
             unix,
+            nonblocking: self.nonblock.load(std::sync::atomic::Ordering::Acquire),
             nodelay,
             rcvtimeo,
             sndtimeo,
@@ -128,12 +129,8 @@ impl Tcp {
 
     /// Makes a pooled connection this socket's connection.
     pub(super) fn install_pooled(&self, conn: IdleConn) {
-        self.install(conn.fd, conn.unix);
-        {
-            let mut wr = lock(&self.wr);
-            wr.set_nodelay_known(conn.nodelay);
-            wr.set_kernel_timeout(conn.sndtimeo);
-        }
+        self.install(conn.fd, conn.unix, conn.nonblocking, conn.sndtimeo);
+        lock(&self.wr).set_nodelay_known(conn.nodelay);
         lock(&self.rd).set_kernel_timeout(conn.rcvtimeo);
         if let Some(t) = conn.tls {
             lock(&self.rd).tls = Some(Arc::clone(&t));

@@ -56,9 +56,15 @@ pub enum Start<T> {
 
 /// A TCP cosocket.
 pub struct Tcp {
-    id: u64,
+    /// The loop registration id (epoll data, timers): renewed by each
+    /// connect, so a stale event of an earlier connection of this object
+    /// (whose fd was closed without EPOLL_CTL_DEL) never reaches this one.
+    id: AtomicU64,
     state: State,
     fd: AtomicI32,
+    /// The fd is in non-blocking mode (made for an asynchronous connect):
+    /// a blocking call switches it first ([`Tcp::ensure_blocking`]).
+    nonblock: std::sync::atomic::AtomicBool,
     /// connect, send, read timeouts in ms; 0 = default.
     timeouts: [AtomicU32; 3],
     rd: Mutex<read::Reader>,
@@ -88,6 +94,9 @@ struct Meta {
     last_error: Option<Error>,
     /// Local address to bind before connecting (`bind()`, nginx's proxy_bind).
     bind: Option<std::net::SocketAddr>,
+    /// An fd was closed while still in a loop's epoll set under the current
+    /// id: the next connect takes a new id.
+    stale_id: bool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -103,9 +112,10 @@ impl Default for Tcp {
 impl Tcp {
     pub fn new() -> Tcp {
         Tcp {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            id: AtomicU64::new(NEXT_ID.fetch_add(1, Ordering::Relaxed)),
             state: State::default(),
             fd: AtomicI32::new(-1),
+            nonblock: std::sync::atomic::AtomicBool::new(false),
             timeouts: Default::default(),
             rd: Mutex::new(read::Reader::default()),
             maybe_readable: std::sync::atomic::AtomicBool::new(true),
@@ -115,9 +125,30 @@ impl Tcp {
         }
     }
 
-    /// Unique id (loop registrations, pool bookkeeping).
+    /// Unique id of the current connection's loop registration.
+    #[inline]
     pub fn id(&self) -> u64 {
-        self.id
+        self.id.load(Ordering::Relaxed)
+    }
+
+    /// Takes a new registration id if a closed fd may still carry the
+    /// current one; only while no loop knows this socket (a connect).
+    fn renew_id(&self, m: &mut Meta) {
+        if m.watcher.is_none() && std::mem::take(&mut m.stale_id) {
+            self.id
+                .store(NEXT_ID.fetch_add(1, Ordering::Relaxed), Ordering::Relaxed);
+        }
+    }
+
+    /// Makes the fd blocking if an asynchronous connect left it
+    /// non-blocking: blocking recv/send rely on SO_RCVTIMEO/SO_SNDTIMEO.
+    #[inline]
+    pub(crate) fn ensure_blocking(&self, fd: RawFd) -> std::result::Result<(), i32> {
+        if self.nonblock.load(Ordering::Acquire) {
+            sys::set_blocking(fd)?;
+            self.nonblock.store(false, Ordering::Release);
+        }
+        Ok(())
     }
 
     /// The connection's fd, or -1.
@@ -195,7 +226,7 @@ impl Tcp {
     /// caller has taken it (pool). Buffers and loop registration are reset.
     fn release_fd(&self, close_fd: bool) -> RawFd {
         let fd = self.fd.swap(-1, Ordering::AcqRel);
-        self.unwatch();
+        self.unwatch(close_fd);
         lock(&self.rd).reset();
         lock(&self.wr).reset();
         if close_fd {
@@ -272,7 +303,7 @@ impl Tcp {
                     lp.unregister_fd(*wfd);
                 }
             } else if let Some(cur) = w.upgrade() {
-                cur.forget(self.id, *wfd);
+                cur.forget(self.id(), *wfd);
             }
         }
         m.watcher = None;
@@ -304,20 +335,33 @@ impl Tcp {
         }
     }
 
-    /// Removes the fd from its loop; must run before the fd is closed.
-    fn unwatch(&self) {
-        let w = lock(&self.meta).watcher.take();
+    /// Removes the socket from its loop; must run before the fd is closed.
+    /// `closing`: the fd is about to be closed, which takes it out of the
+    /// epoll set (sockets are never dup'ed, and are close-on-exec), so no
+    /// EPOLL_CTL_DEL (nginx's NGX_CLOSE_EVENT). Should the file outlive the
+    /// close anyway (a fork without exec, a user's dup of `getfd`), its
+    /// events carry this registration's id, which the loop has forgotten
+    /// and the next connect renews: they are ignored.
+    fn unwatch(&self, closing: bool) {
+        let w = {
+            let mut m = lock(&self.meta);
+            let w = m.watcher.take();
+            if closing && w.as_ref().is_some_and(|(_, wfd)| *wfd >= 0) {
+                m.stale_id = true;
+            }
+            w
+        };
         if let Some((w, wfd)) = w
             && let Some(lp) = w.upgrade()
         {
-            lp.forget(self.id, wfd);
+            lp.forget(self.id(), if closing { -1 } else { wfd });
         }
     }
 }
 
 impl Source for Tcp {
     fn id(&self) -> u64 {
-        self.id
+        Tcp::id(self)
     }
 
     fn solo(self: Arc<Self>, lp: &EventLoop) -> bool {
@@ -335,7 +379,7 @@ impl Source for Tcp {
             if s & state::OPEN != 0 {
                 self.drive_handshake(lp); // TLS handshake on an open connection
             } else if writable || readable {
-                self.drive_connect(lp);
+                self.drive_connect(lp, readable, writable);
             }
             return;
         }

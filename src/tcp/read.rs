@@ -287,6 +287,11 @@ impl Tcp {
         };
         let mut rd = lock(&self.rd);
         let fd = self.fd();
+        if let Err(e) = self.ensure_blocking(fd) {
+            drop(rd);
+            self.state.end_read(false);
+            return self.refused(Error::errno(e));
+        }
         let timeout = self.read_timeout_ms();
         let (got, close) = match progress(
             fd,
@@ -353,7 +358,7 @@ impl Tcp {
                     deadline,
                 });
                 drop(rd);
-                lp.arm(self.id, Slot::Read, deadline);
+                lp.arm(self.id(), Slot::Read, deadline);
                 Start::Pending
             }
         }
@@ -399,7 +404,7 @@ impl Tcp {
                 rd.finish(&p.op);
                 rd.result = Some(res);
                 drop(rd);
-                lp.complete_op(self.id, Slot::Read, p.token);
+                lp.complete_op(self.id(), Slot::Read, p.token);
             }
             None => rd.pending = Some(p),
         }
@@ -420,10 +425,13 @@ impl Tcp {
             Some(p) if p.deadline + SLACK >= Instant::now() + full => {}
             _ => return false,
         }
+        let fd = self.fd();
+        if self.ensure_blocking(fd).is_err() {
+            return false;
+        }
         let Some(mut p) = rd.pending.take() else {
             return false;
         };
-        let fd = self.fd();
         let res = match progress(
             fd,
             &mut rd,
@@ -439,7 +447,7 @@ impl Tcp {
         rd.finish(&p.op);
         rd.result = Some(res);
         drop(rd);
-        lp.complete_op(self.id, Slot::Read, p.token);
+        lp.complete_op(self.id(), Slot::Read, p.token);
         true
     }
 

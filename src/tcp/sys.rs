@@ -1,8 +1,10 @@
 //! Thin wrappers over the socket syscalls used by the socket core.
 //!
-//! The fd stays in blocking mode: blocking calls use plain recv/send bounded by
-//! SO_RCVTIMEO/SO_SNDTIMEO (two syscalls per round trip, like raw C), and the
-//! event loop uses MSG_DONTWAIT on the same fd.
+//! Blocking calls use plain recv/send on a blocking fd bounded by
+//! SO_RCVTIMEO/SO_SNDTIMEO (two syscalls per round trip, like raw C); the
+//! event loop uses MSG_DONTWAIT, so it works on either mode. A socket made
+//! for an asynchronous connect is created non-blocking and stays so until a
+//! blocking call first needs it blocking ([`set_blocking`], one fcntl).
 
 use std::io;
 use std::net::SocketAddr;
@@ -172,22 +174,12 @@ pub fn set_io_timeout(fd: RawFd, name: i32, ms: u32) -> Result<(), i32> {
     setsockopt_raw(fd, libc::SOL_SOCKET, name, &tv)
 }
 
-pub fn set_nonblocking(fd: RawFd, on: bool) -> Result<(), i32> {
+/// Clears O_NONBLOCK with one fcntl(F_SETFL): the socket's other status
+/// flags are known (none: F_SETFL ignores the access mode bits).
+pub fn set_blocking(fd: RawFd) -> Result<(), i32> {
     // SAFETY: fcntl on an fd we own.
-    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-    if flags < 0 {
+    if unsafe { libc::fcntl(fd, libc::F_SETFL, libc::O_RDWR) } < 0 {
         return Err(errno());
-    }
-    let new = if on {
-        flags | libc::O_NONBLOCK
-    } else {
-        flags & !libc::O_NONBLOCK
-    };
-    if new != flags {
-        // SAFETY: as above.
-        if unsafe { libc::fcntl(fd, libc::F_SETFL, new) } < 0 {
-            return Err(errno());
-        }
     }
     Ok(())
 }
@@ -268,10 +260,14 @@ impl RawAddr {
     }
 }
 
-/// Creates a stream socket (blocking, close-on-exec).
-pub fn socket(family: i32) -> Result<RawFd, i32> {
+/// Creates a stream socket (close-on-exec; non-blocking if asked).
+pub fn socket(family: i32, nonblocking: bool) -> Result<RawFd, i32> {
+    let mut ty = libc::SOCK_STREAM | libc::SOCK_CLOEXEC;
+    if nonblocking {
+        ty |= libc::SOCK_NONBLOCK;
+    }
     // SAFETY: plain syscall.
-    let fd = unsafe { libc::socket(family, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    let fd = unsafe { libc::socket(family, ty, 0) };
     if fd < 0 { Err(errno()) } else { Ok(fd) }
 }
 
@@ -302,9 +298,9 @@ pub fn connect_blocking(fd: RawFd, addr: &RawAddr) -> Result<(), i32> {
     if rc == 0 { Ok(()) } else { Err(errno()) }
 }
 
-/// Starts a non-blocking connect: Ok(true) connected, Ok(false) in progress.
+/// Starts a connect on a non-blocking fd: Ok(true) connected, Ok(false) in
+/// progress.
 pub fn connect_start(fd: RawFd, addr: &RawAddr) -> Result<bool, i32> {
-    set_nonblocking(fd, true)?;
     loop {
         // SAFETY: addr holds a valid sockaddr of len bytes.
         let rc = unsafe {
@@ -325,10 +321,11 @@ pub fn connect_start(fd: RawFd, addr: &RawAddr) -> Result<bool, i32> {
     }
 }
 
-/// Result of a finished non-blocking connect (SO_ERROR), leaving the fd blocking.
+/// Result of a finished non-blocking connect (SO_ERROR); the fd's mode is
+/// left as it is.
 pub fn connect_finish(fd: RawFd) -> Result<(), i32> {
     match getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_ERROR)? {
-        0 => set_nonblocking(fd, false),
+        0 => Ok(()),
         e => Err(e),
     }
 }

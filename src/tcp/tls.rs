@@ -316,7 +316,7 @@ impl Tcp {
                 check,
             });
         }
-        lp.arm(self.id, Slot::Read, deadline);
+        lp.arm(self.id(), Slot::Read, deadline);
         Start::Pending
     }
 
@@ -359,7 +359,7 @@ impl Tcp {
             t.result = Some(res);
             p.token
         };
-        lp.complete_op(self.id, Slot::Read, token);
+        lp.complete_op(self.id(), Slot::Read, token);
     }
 
     /// Fetches a finished asynchronous handshake.

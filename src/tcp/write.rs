@@ -103,6 +103,11 @@ impl Tcp {
         if let Some(tls) = wr.tls.clone() {
             return self.tls_send(&tls, fd, bufs); // `wr` held, as below
         }
+        if let Err(e) = self.ensure_blocking(fd) {
+            drop(wr);
+            self.state.end_write(true);
+            return Err(Error::errno(e));
+        }
         let timeout = self.send_timeout_ms();
         if wr.sndtimeo != timeout {
             if let Err(e) = sys::set_io_timeout(fd, libc::SO_SNDTIMEO, timeout) {
@@ -255,7 +260,7 @@ impl Tcp {
             deadline,
         });
         drop(wr);
-        lp.arm(self.id, Slot::Write, deadline);
+        lp.arm(self.id(), Slot::Write, deadline);
         Start::Pending
     }
 
@@ -298,7 +303,7 @@ impl Tcp {
             Some(res) => {
                 wr.result = Some(res);
                 drop(wr);
-                lp.complete_op(self.id, Slot::Write, p.token);
+                lp.complete_op(self.id(), Slot::Write, p.token);
             }
             None => wr.pending = Some(p),
         }
