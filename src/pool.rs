@@ -174,6 +174,19 @@ struct Idle {
     conn: IdleConn,
     /// Registered in the watcher's epoll (only after WATCH_AFTER idle).
     watched: bool,
+    /// In `owners` (and its idle deadline, if any, in `deadlines`): from
+    /// `put` for a short idle timeout, else once the watcher takes it in.
+    tracked: bool,
+}
+
+/// An idle connection not yet in the watcher's epoll.
+struct Unwatched {
+    /// When to add it.
+    due: Instant,
+    id: u64,
+    key: PoolKey,
+    /// Its idle deadline, not yet in `deadlines`.
+    deadline: Option<Instant>,
 }
 
 /// How long a pooled connection stays idle before the watcher's epoll takes
@@ -216,12 +229,14 @@ impl Pool {
 struct Registry {
     pid: u32,
     pools: Map<PoolKey, Pool>,
-    /// Idle connection id -> pool key.
+    /// Idle connection id -> pool key, for tracked idle connections.
     owners: Map<u64, PoolKey>,
     /// Idle deadlines (lazily deleted: checked against `owners`).
     deadlines: BinaryHeap<Reverse<(Instant, u64)>>,
-    /// Idle connections not yet in the watcher's epoll, with when to add them.
-    unwatched: VecDeque<(Instant, u64)>,
+    /// Idle connections not yet in the watcher's epoll, oldest first. Most
+    /// are taken again before they are due: then `put` and `acquire` cost
+    /// no map or heap update.
+    unwatched: VecDeque<Unwatched>,
     watcher: Option<Watcher>,
 }
 
@@ -311,7 +326,9 @@ pub fn acquire(
     let g = &mut *g;
     let pool = g.pools.get_mut(key).expect("pool just ensured");
     while let Some(idle) = pool.idle.pop_back() {
-        g.owners.remove(&idle.id);
+        if idle.tracked {
+            g.owners.remove(&idle.id);
+        }
         if idle.watched {
             unwatch(g.watcher.as_ref(), idle.conn.fd);
         }
@@ -481,7 +498,9 @@ pub fn put(
     }
     if pool.idle.len() >= pool.size {
         if let Some(old) = pool.idle.pop_front() {
-            g.owners.remove(&old.id);
+            if old.tracked {
+                g.owners.remove(&old.id);
+            }
             if old.watched {
                 unwatch(g.watcher.as_ref(), old.conn.fd);
             }
@@ -510,6 +529,12 @@ pub fn put(
             }
         }
     }
+    let now = Instant::now();
+    let due = now + WATCH_AFTER;
+    let deadline = (idle_timeout_ms > 0).then(|| now + Duration::from_millis(idle_timeout_ms));
+    // A deadline the watcher might reach late (its registrations are
+    // batched: up to WATCH_AFTER / 2 after they are due) is tracked now.
+    let tracked = deadline.is_some_and(|d| d <= due + WATCH_AFTER);
     g.pools
         .get_mut(key)
         .expect("pool exists")
@@ -518,16 +543,21 @@ pub fn put(
             id,
             conn,
             watched: false,
+            tracked,
         });
-    g.owners.insert(id, key.clone());
-    let now = Instant::now();
-    let mut due = now + WATCH_AFTER;
-    g.unwatched.push_back((due, id));
-    if idle_timeout_ms > 0 {
-        let deadline = now + Duration::from_millis(idle_timeout_ms);
-        g.deadlines.push(Reverse((deadline, id)));
-        due = due.min(deadline);
+    let mut wake_at = due;
+    if tracked && let Some(d) = deadline {
+        g.owners.insert(id, key.clone());
+        g.deadlines.push(Reverse((d, id)));
+        wake_at = wake_at.min(d);
     }
+    g.unwatched.push_back(Unwatched {
+        due,
+        id,
+        key: key.clone(),
+        deadline: deadline.filter(|_| !tracked),
+    });
+    let due = wake_at;
     let w = g.watcher.as_mut().expect("watcher started above");
     if w.next_wake.is_none_or(|t| due < t) {
         w.next_wake = Some(due);
@@ -647,12 +677,13 @@ fn watcher_main(epfd: i32, wakefd: i32, pid: u32) {
             drop_idle(&mut g, ev.u64, false);
         }
         let now = Instant::now();
-        while let Some(&(due, id)) = g.unwatched.front() {
-            if due > now {
+        while let Some(u) = g.unwatched.front() {
+            if u.due > now {
                 break;
             }
-            g.unwatched.pop_front();
-            register_idle(&mut g, id);
+            if let Some(u) = g.unwatched.pop_front() {
+                register_idle(&mut g, u);
+            }
         }
         while let Some(Reverse((d, id))) = g.deadlines.peek().copied() {
             if !g.owners.contains_key(&id) {
@@ -666,7 +697,7 @@ fn watcher_main(epfd: i32, wakefd: i32, pid: u32) {
             drop_idle(&mut g, id, true);
         }
         let mut next = g.deadlines.peek().map(|Reverse((d, _))| *d);
-        if let Some(&(due, _)) = g.unwatched.front() {
+        if let Some(due) = g.unwatched.front().map(|u| u.due) {
             // Batch registrations: wake at most every WATCH_AFTER / 2.
             let due = due.max(now + WATCH_AFTER / 2);
             next = Some(next.map_or(due, |n| n.min(due)));
@@ -685,27 +716,32 @@ fn watcher_main(epfd: i32, wakefd: i32, pid: u32) {
 }
 
 /// Adds a still-idle connection to the watcher's epoll (it has been idle for
-/// WATCH_AFTER); one that cannot be watched is closed.
-fn register_idle(g: &mut Registry, id: u64) {
-    let Some(key) = g.owners.get(&id).cloned() else {
+/// WATCH_AFTER), tracking it (and its idle deadline) first if `put` did not;
+/// one that cannot be watched is closed.
+fn register_idle(g: &mut Registry, u: Unwatched) {
+    let Some(idle) = g
+        .pools
+        .get_mut(&u.key)
+        .and_then(|p| p.idle.iter_mut().find(|i| i.id == u.id))
+    else {
         return; // reused or closed meanwhile
     };
-    let Some(fd) = g
-        .pools
-        .get(&key)
-        .and_then(|p| p.idle.iter().find(|i| i.id == id))
-        .map(|i| i.conn.fd)
-    else {
-        return;
-    };
-    if watch(g, fd, id).is_err() {
-        drop_idle(g, id, false);
+    let fd = idle.conn.fd;
+    if !idle.tracked {
+        idle.tracked = true;
+        g.owners.insert(u.id, u.key.clone());
+        if let Some(d) = u.deadline {
+            g.deadlines.push(Reverse((d, u.id)));
+        }
+    }
+    if watch(g, fd, u.id).is_err() {
+        drop_idle(g, u.id, false);
         return;
     }
     if let Some(i) = g
         .pools
-        .get_mut(&key)
-        .and_then(|p| p.idle.iter_mut().find(|i| i.id == id))
+        .get_mut(&u.key)
+        .and_then(|p| p.idle.iter_mut().find(|i| i.id == u.id))
     {
         i.watched = true;
     }
