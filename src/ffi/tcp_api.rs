@@ -90,7 +90,13 @@ pub extern "C" fn cosocket_tcp_new() -> *mut cosocket_tcp {
 pub extern "C" fn cosocket_tcp_free(sock: *mut cosocket_tcp) {
     guard_or((), || {
         if let Some(t) = TCP.remove(sock) {
-            t.abort();
+            // The only reference (no call under way, no loop or pool waiter
+            // holding it): dropping closes the fd and releases its pool
+            // slot; abort() would also wake waiters and leave loops, and
+            // there are none.
+            if let Err(t) = Arc::try_unwrap(t) {
+                t.abort();
+            }
         }
     })
 }
@@ -136,15 +142,16 @@ pub extern "C" fn cosocket_tcp_settimeouts(
 }
 
 /// The arguments of a connect, or the status of the failure written to
-/// `out` (NULL_PARAMETER for a NULL host).
-fn connect_args(
+/// `out` (NULL_PARAMETER for a NULL host). The host is borrowed from the
+/// caller for the duration of the call (`'a`), not copied.
+fn connect_args<'a>(
     t: &Tcp,
     host: *const c_char,
     host_len: usize,
     port: i32,
     opts: *const cosocket_connect_options,
     out: *mut cosocket_result,
-) -> Result<(Vec<u8>, Option<u16>, ConnectOpts), cosocket_status> {
+) -> Result<(&'a [u8], Option<u16>, ConnectOpts), cosocket_status> {
     if host.is_null() && host_len > 0 {
         fail(Some(t), out, &Error::arg("NULL host"));
         return Err(cosocket_status::NullParameter);
@@ -152,13 +159,14 @@ fn connect_args(
     parse_connect_args(host, host_len, port, opts).map_err(|e| fail(Some(t), out, &e))
 }
 
-fn parse_connect_args(
+fn parse_connect_args<'a>(
     host: *const c_char,
     host_len: usize,
     port: i32,
     opts: *const cosocket_connect_options,
-) -> Result<(Vec<u8>, Option<u16>, ConnectOpts), Error> {
-    // SAFETY: host points at host_len bytes per the contract.
+) -> Result<(&'a [u8], Option<u16>, ConnectOpts), Error> {
+    // SAFETY: host points at host_len bytes per the contract, readable
+    // until the connect call returns (`'a` ends within it).
     let host = unsafe { bytes(host.cast(), host_len) }.ok_or(Error::arg("NULL host"))?;
     let port = port_arg(port)?;
     let mut o = ConnectOpts::default();
@@ -189,7 +197,7 @@ fn parse_connect_args(
             o.backlog = Some(opts.backlog.min(u32::MAX as i64) as u32);
         }
     }
-    Ok((host.to_vec(), port, o))
+    Ok((host, port, o))
 }
 
 /// Connects (blocking) to `host` (IPv4/IPv6 literal, `[v6]`, a name, or
@@ -213,7 +221,7 @@ pub extern "C" fn cosocket_tcp_connect(
             Ok(a) => a,
             Err(st) => return st,
         };
-        match t.connect(&host, port, &o) {
+        match t.connect(host, port, &o) {
             Ok(()) => ok_value(out, 1),
             Err(e) => fail(Some(&t), out, &e),
         }
@@ -241,7 +249,7 @@ pub extern "C" fn cosocket_tcp_connect_async(
             Ok(a) => a,
             Err(st) => return st,
         };
-        match t.connect_start(&l, token, &host, port, &o) {
+        match t.connect_start(&l, token, host, port, &o) {
             Start::Done(Ok(())) => ok_value(out, 1),
             Start::Done(Err(e)) => fail(Some(&t), out, &e),
             Start::Pending => cosocket_status::Again,

@@ -48,8 +48,30 @@ impl PendingConnect {
 }
 
 /// The default pool key: `host:port` exactly as passed, or the unix path.
+/// A thread connecting to the same host and port as its previous default
+/// key gets that key back after comparing the arguments: no formatting,
+/// no UTF-8 check, no hash.
 pub fn default_pool_key(host: &[u8], port: Option<u16>) -> PoolKey {
-    intern(|s| write_default_key(s, host, port))
+    let cached = LAST_DEFAULT.try_with(|c| {
+        let mut c = c.try_borrow_mut().ok()?;
+        let (last_host, last_port, last) = &mut *c;
+        if let Some(k) = last
+            && *last_port == port
+            && last_host.as_slice() == host
+        {
+            return Some(k.clone());
+        }
+        let k = intern(|s| write_default_key(s, host, port));
+        last_host.clear();
+        last_host.extend_from_slice(host);
+        *last_port = port;
+        *last = Some(k.clone());
+        Some(k)
+    });
+    cached
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| intern(|s| write_default_key(s, host, port)))
 }
 
 /// Writes `host:port` (host as passed, lossily as UTF-8) without the fmt
@@ -75,12 +97,17 @@ fn write_default_key(s: &mut String, host: &[u8], port: Option<u16>) {
     }
 }
 
+type LastDefault = (Vec<u8>, Option<u16>, Option<PoolKey>);
+
 thread_local! {
     /// The last pool key built on this thread, and scratch room to build the
     /// next one: a program connecting to the same pool again gets the key
     /// (its name and hash) without an allocation or a hash.
     static LAST_KEY: std::cell::RefCell<(String, Option<PoolKey>)> =
         const { std::cell::RefCell::new((String::new(), None)) };
+    /// The arguments of the last default key made on this thread, and the key.
+    static LAST_DEFAULT: std::cell::RefCell<LastDefault> =
+        const { std::cell::RefCell::new((Vec::new(), None, None)) };
 }
 
 /// The key whose name `build` writes, reusing this thread's last one when equal.
