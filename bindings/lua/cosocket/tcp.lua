@@ -218,6 +218,15 @@ local function read_ret(rc, err)
     raise_status(rc)   -- (read_ret is tail-called: it stands for the API)
 end
 
+-- tail-called by the receive methods (see do_connect)
+local function do_receive(h, kind, size)
+    return read_ret(io_receive(h, kind, size))
+end
+
+local function do_until(h, it, size)
+    return read_ret(io_until(h, it, size))
+end
+
 -- OpenResty checks closed/busy before validating the argument of receive*:
 -- probe with a zero-byte receive (no I/O) and raise only if it passes.
 local function bad_read_arg(h, msg)
@@ -266,6 +275,28 @@ end
 
 local function is_unix(host)
     return #host >= 5 and lower(sub(host, 1, 5)) == "unix:"
+end
+
+-- The waiting half of each I/O method is a separate fixed-argument function
+-- that the (vararg) method tail-calls once its arguments are checked: a tail
+-- call drops the vararg frame, so when a scheduler thread resumes after a
+-- wait, the trace recorded from the yield can return to the caller. LuaJIT
+-- cannot compile a return through a vararg frame entered before the trace
+-- started ("NYI: return to lower frame"), which left every wait's
+-- continuation in the interpreter. These run in the method's stack level,
+-- so the error levels are the method's.
+
+local function do_connect(h, host, port, opts, narg)
+    local rc, e = io_connect(h, host, port, opts)
+    if opts then
+        copts[0].pool = nil
+    end
+    if rc == OK then
+        return 1
+    elseif rc == ERROR then
+        return nil, e or errstr()
+    end
+    raise_status(rc, narg)
 end
 
 --- ok, err = sock:connect(host, port, opts?) | sock:connect("unix:/path", opts?)
@@ -359,32 +390,10 @@ function methods.connect(...)
         o.pool_size = pool_size
         o.backlog = backlog
     end
-    local rc, e = io_connect(h, host, port, opts)
-    if opts then
-        copts[0].pool = nil
-    end
-    if rc == OK then
-        return 1
-    elseif rc == ERROR then
-        return nil, e or errstr()
-    end
-    raise_status(rc, n)
+    return do_connect(h, host, port, opts, n)
 end
 
---- bytes, err = sock:send(data)
-function methods.send(...)
-    local self = ...
-    local nargs = select("#", ...) - 1   -- after self
-    if nargs ~= 1 then
-        error(fmt("expecting 2 arguments (including the object), but got %d",
-                  nargs + 1), 2)
-    end
-    check_self(self)
-    local h = self[1]
-    if h == nil then
-        return nil, "closed"
-    end
-    local _, data = ...
+local function do_send(h, data)
     local t = type(data)
     local rc, e
     if t == "string" then
@@ -419,6 +428,23 @@ function methods.send(...)
     raise_status(rc, 2)
 end
 
+--- bytes, err = sock:send(data)
+function methods.send(...)
+    local self = ...
+    local nargs = select("#", ...) - 1   -- after self
+    if nargs ~= 1 then
+        error(fmt("expecting 2 arguments (including the object), but got %d",
+                  nargs + 1), 2)
+    end
+    check_self(self)
+    local h = self[1]
+    if h == nil then
+        return nil, "closed"
+    end
+    local _, data = ...
+    return do_send(h, data)
+end
+
 --- data, err, partial = sock:receive(pattern?)  "*l" | "*a" | size
 function methods.receive(...)
     local self = ...
@@ -440,20 +466,24 @@ function methods.receive(...)
         if tp == "number" then
             num = pat
         elseif tp == "string" then
-            num = tonumber(pat)
-            if num == nil then
-                if pat == "*l" then
-                    kind = LINE
-                elseif pat == "*a" then
-                    kind = ALL
-                elseif #pat ~= 2 or byte(pat, 1) ~= 42 then
-                    local z = find(pat, "\0", 1, true)
-                    if z then
-                        pat = sub(pat, 1, z - 1)
+            -- the patterns first: tonumber() of a string that is not a
+            -- number is not compiled (it ends the trace)
+            if pat == "*l" then
+                kind = LINE
+            elseif pat == "*a" then
+                kind = ALL
+            else
+                num = tonumber(pat)
+                if num == nil then
+                    if #pat ~= 2 or byte(pat, 1) ~= 42 then
+                        local z = find(pat, "\0", 1, true)
+                        if z then
+                            pat = sub(pat, 1, z - 1)
+                        end
+                        local a, b = bad_read_arg(h, "bad pattern argument: "
+                                                  .. pat)
+                        return a, b
                     end
-                    local a, b = bad_read_arg(h, "bad pattern argument: " .. pat)
-                    return a, b
-                else
                     local a, b = bad_read_arg(h, "bad pattern argument")
                     return a, b
                 end
@@ -471,7 +501,7 @@ function methods.receive(...)
             kind = SIZE
         end
     end
-    return read_ret(io_receive(h, kind, size))
+    return do_receive(h, kind, size)
 end
 
 --- data, err = sock:receiveany(max)
@@ -493,7 +523,7 @@ function methods.receiveany(...)
         local a, b = bad_read_arg(h, "bad max argument")
         return a, b
     end
-    return read_ret(io_receive(h, ANY, num))
+    return do_receive(h, ANY, num)
 end
 
 --- iterator = sock:receiveuntil(pattern, {inclusive = bool}?)
@@ -556,7 +586,7 @@ function methods.receiveuntil(...)
         if h == nil then
             return nil, "closed"
         end
-        return read_ret(io_until(h, it, size))
+        return do_until(h, it, size)
     end
 end
 
@@ -859,6 +889,30 @@ local function io_handshake(h, sess, name, nlen, verify, want)
     return rc
 end
 
+-- tail-called by sslhandshake (see do_connect)
+local function do_handshake(h, reused_session, sess, server_name, nlen,
+                            verify)
+    local rc, e = io_handshake(h, sess, server_name, nlen, verify,
+                               reused_session ~= false)
+    if rc == OK then
+        if reused_session == false then
+            return true
+        end
+        if res[0].value == 2 and sess ~= nil then
+            return reused_session   -- already TLS: the caller's own session
+        end
+        local s = sess_cell[0]
+        sess_cell[0] = nil
+        if s == nil then
+            return nil
+        end
+        return ffi_gc(s, C.cosocket_ssl_session_free)
+    elseif rc == ERROR then
+        return nil, e or errstr()
+    end
+    raise_status(rc)
+end
+
 --- session, err = sock:sslhandshake(reused_session?, server_name?, verify?,
 --  send_status_req?)  (lua-resty-core)
 -- reused_session: a session from an earlier handshake (resumption); false:
@@ -887,26 +941,8 @@ function methods.sslhandshake(self, reused_session, server_name, ssl_verify,
     else
         server_name = nil
     end
-    local want = reused_session ~= false
-    local rc, e = io_handshake(h, sess, server_name, nlen,
-                               ssl_verify and true or false, want)
-    if rc == OK then
-        if reused_session == false then
-            return true
-        end
-        if res[0].value == 2 and sess ~= nil then
-            return reused_session   -- already TLS: the caller's own session
-        end
-        local s = sess_cell[0]
-        sess_cell[0] = nil
-        if s == nil then
-            return nil
-        end
-        return ffi_gc(s, C.cosocket_ssl_session_free)
-    elseif rc == ERROR then
-        return nil, e or errstr()
-    end
-    raise_status(rc)
+    return do_handshake(h, reused_session, sess, server_name, nlen,
+                        ssl_verify and true or false)
 end
 
 --- ok, err = sock:setclientcert(cert_pem, key_pem)  (lua-resty-core)
