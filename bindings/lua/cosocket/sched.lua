@@ -263,6 +263,13 @@ local function yield_ready(th)
 end
 S.yield_ready = yield_ready
 S.can_yield = can_yield
+
+-- True when no thread waits for a loop token or sits in the ready queue:
+-- then no thread can still use a socket handle when it resumes (tcp.lua
+-- reuses the handles of closed sockets only then).
+function S.quiet()
+    return nio == 0 and rhead > rtail
+end
 S.YIELD_ERR = YIELD_ERR
 
 local function run_ready()

@@ -3,8 +3,9 @@
 -- A socket is a plain table with a shared metatable, as in OpenResty: [1]
 -- holds the native handle (created by the first connect or setclientcert),
 -- [2], [4], [5] the connect, send and read timeouts set before it, [6], [7]
--- the client certificate and key, [9] the ip-transparent flag, [10] the
--- trusted store. User code may store its own fields on it.
+-- the client certificate and key, [8] the bind address, [9] the
+-- ip-transparent flag, [10] the trusted store, [11] true once sslhandshake
+-- was called. User code may store its own fields on it.
 --
 -- Every method checks its arguments in OpenResty's order, raising where
 -- OpenResty raises and returning nil, err where it returns. Inside a
@@ -255,13 +256,40 @@ end
 local methods = {}
 local mt = { __index = methods }
 
+-- Handles of sockets closed by close() or setkeepalive(), reused by the
+-- next socket that needs one. A new handle costs its ffi.gc finalizer (a
+-- table insert, then a finalizer call from the GC) and the native
+-- allocation of the socket and its receive buffer: most of the Lua-side
+-- cost of a connect/setkeepalive cycle. The socket object gets CLOSED, a
+-- shared handle that was never connected and so answers every method as
+-- the closed handle would. Only handles carrying no settings of their own
+-- are taken (no client certificate, trusted store, bind address or TLS),
+-- and only while no thread waits on any operation (a waiter could still
+-- use the handle after it resumes). spare_t[i]: the handle has timeouts
+-- to reset.
+local SPARE_MAX = 16
+local spare, spare_t, nspare = {}, {}, 0
+local CLOSED = nil
+local quiet = S.quiet
+
 local function new_handle(self)
-    local h = C.cosocket_tcp_new()
-    if h == nil then
-        error("no memory", 3)
-    end
-    h = ffi_gc(h, C.cosocket_tcp_free)
     local ct, st, rt = self[2], self[4], self[5]
+    local h
+    if nspare > 0 then
+        h = spare[nspare]
+        local dirty = spare_t[nspare]
+        spare[nspare] = nil
+        nspare = nspare - 1
+        if dirty and not (ct or st or rt) then
+            C.cosocket_tcp_settimeouts(h, 0, 0, 0, res)
+        end
+    else
+        h = C.cosocket_tcp_new()
+        if h == nil then
+            error("no memory", 3)
+        end
+        h = ffi_gc(h, C.cosocket_tcp_free)
+    end
     if ct or st or rt then
         C.cosocket_tcp_settimeouts(h, ct or 0, st or 0, rt or 0, res)
     end
@@ -271,6 +299,25 @@ local function new_handle(self)
     end
     self[1] = h
     return h
+end
+
+-- After a successful close() or setkeepalive(): keep the handle for reuse
+-- when that is safe (see SPARE_MAX).
+local function recycle(self, h)
+    if nspare < SPARE_MAX and self[6] == nil and self[8] == nil
+            and self[10] == nil and self[11] == nil and quiet() then
+        if CLOSED == nil then
+            local c = C.cosocket_tcp_new()
+            if c == nil then
+                return
+            end
+            CLOSED = ffi_gc(c, C.cosocket_tcp_free)
+        end
+        nspare = nspare + 1
+        spare[nspare] = h
+        spare_t[nspare] = (self[2] or self[4] or self[5]) ~= nil
+        self[1] = CLOSED
+    end
 end
 
 local function is_unix(host)
@@ -378,7 +425,7 @@ function methods.connect(...)
     end
 
     local h = self[1]
-    if h == nil then
+    if h == nil or h == CLOSED then
         h = new_handle(self)
     end
     local opts = nil
@@ -605,6 +652,7 @@ function methods.close(...)
     end
     local rc = C.cosocket_tcp_close(h, res)
     if rc == OK then
+        recycle(self, h)
         return 1
     elseif rc == ERROR then
         return nil, errstr()
@@ -632,7 +680,7 @@ function methods.settimeout(...)
     local ms = timeout_value((select(2, ...)))
     self[2], self[4], self[5] = ms, ms, ms
     local h = self[1]
-    if h ~= nil then
+    if h ~= nil and h ~= CLOSED then
         C.cosocket_tcp_settimeout(h, ms, res)
     end
 end
@@ -651,7 +699,7 @@ function methods.settimeouts(...)
     r = timeout_value(r)
     self[2], self[4], self[5] = c, s, r
     local h = self[1]
-    if h ~= nil then
+    if h ~= nil and h ~= CLOSED then
         C.cosocket_tcp_settimeouts(h, c, s, r, res)
     end
 end
@@ -701,6 +749,7 @@ function methods.setkeepalive(...)
     end
     local rc = C.cosocket_tcp_setkeepalive(h, timeout, size, res)
     if rc == OK then
+        recycle(self, h)
         return 1
     elseif rc == ERROR then
         return nil, errstr()
@@ -846,7 +895,10 @@ function methods.bind(...)
         argerror(1, 2, "string expected, got " .. it)
     end
     -- Validate now (a C handle may not exist before the first connect).
-    local probe = self[1] or new_handle(self)
+    local probe = self[1]
+    if probe == nil or probe == CLOSED then
+        probe = new_handle(self)
+    end
     local rc = C.cosocket_tcp_bind(probe, ip, #ip, p, res)
     if rc ~= OK then
         return nil, errstr()
@@ -941,6 +993,7 @@ function methods.sslhandshake(self, reused_session, server_name, ssl_verify,
     else
         server_name = nil
     end
+    self[11] = true   -- TLS state: never recycle this handle
     return do_handshake(h, reused_session, sess, server_name, nlen,
                         ssl_verify and true or false)
 end
@@ -952,7 +1005,7 @@ function methods.setclientcert(self, cert, pkey)
     check_self(self)
     if not cert and not pkey then
         local h = self[1]
-        if h ~= nil then
+        if h ~= nil and h ~= CLOSED then
             C.cosocket_tcp_setclientcert(h, nil, 0, nil, 0, res)
         end
         self[6], self[7] = nil, nil
@@ -969,7 +1022,7 @@ function methods.setclientcert(self, cert, pkey)
         return nil, "bad pkey arg: string expected, got " .. type(pkey)
     end
     local h = self[1]
-    if h == nil then
+    if h == nil or h == CLOSED then
         h = new_handle(self)
     end
     local rc = C.cosocket_tcp_setclientcert(h, cert, #cert, pkey, #pkey, res)
