@@ -41,6 +41,13 @@ local find = string.find
 local argerror = S.argerror
 local wait_io = S.wait_io
 
+-- table.new(narr, nhash) (LuaJIT 2.1): a socket object is created with room
+-- for [1]..[5], so storing the handle and the timeouts never rehashes it
+local ok_tnew, tnew = pcall(require, "table.new")
+if not ok_tnew then
+    tnew = function() return {} end
+end
+
 local OK, AGAIN, DONE, ERROR = 0, 1, 2, 3
 local INVALID_ARGUMENT = 12
 local NO_RESULT = 14
@@ -1078,7 +1085,7 @@ function M.tcp(...)
     if n ~= 0 then
         error(fmt("expecting zero arguments, but got %d", n), 2)
     end
-    return setmetatable({}, mt)
+    return setmetatable(tnew(5, 0), mt)
 end
 
 M.methods = methods
