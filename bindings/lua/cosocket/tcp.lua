@@ -274,7 +274,7 @@ local mt = { __index = methods }
 -- and only while no thread waits on any operation (a waiter could still
 -- use the handle after it resumes). spare_t[i]: the handle has timeouts
 -- to reset.
-local SPARE_MAX = 16
+local SPARE_MAX = 4   -- each keeps its receive buffer (4 KiB once used)
 local spare, spare_t, nspare = {}, {}, 0
 local CLOSED = nil
 local quiet = S.quiet
