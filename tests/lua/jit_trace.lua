@@ -80,6 +80,31 @@ end)
 
 s:close()
 
+-- The same round trips inside the scheduler: each receive yields while it
+-- waits, and the code after the yield (back through the method into this
+-- loop) must be compiled too: a trace stitched after coroutine.yield in
+-- sched.lua, with no "NYI: return to lower frame" on the way back.
+traced("sched", function()
+    local first
+    local ok, err = cosocket.run(function()
+        local c = cosocket.tcp()
+        c:settimeout(5000)
+        assert(c:connect(H, peer.port))
+        first = debug.getinfo(1, "l").currentline + 1
+        for i = 1, N do
+            local n = c:send("ping\n")
+            local l = c:receive()
+            if n ~= 5 or l ~= "ping" then
+                error("bad scheduled round trip " .. i .. ": " .. tostring(l))
+            end
+        end
+        c:close()
+        return true
+    end)
+    assert(ok, err)
+    return first
+end)
+
 -- jit.v prints file names without their directory
 local module_files = { "cosocket%.lua", "tcp%.lua", "sched%.lua",
                        "coroutine%.lua", "cdef%.lua", "udp%.lua",
@@ -109,9 +134,17 @@ t.test("the table loop compiled to traces in the binding", function()
     t.ok(n >= 1, "no trace in tcp.lua or sendbuf.lua; " .. show("table"))
 end)
 
+t.test("the scheduler's resume path compiles", function()
+    local log = loops.sched.log
+    t.ok(log:find("%[TRACE%s+%d+ %(%d+/stitch%) sched%.lua:%d+"),
+         "no trace stitched after the yield in sched.lua; " .. show("sched"))
+    t.ok(not log:find("return to lower frame"),
+         "a trace returned to a lower frame; " .. show("sched"))
+end)
+
 t.test("no NYI abort inside the binding", function()
     local bad = {}
-    for _, name in ipairs { "line", "any", "table" } do
+    for _, name in ipairs { "line", "any", "table", "sched" } do
         for line in loops[name].log:gmatch("[^\n]+") do
             if line:find("NYI") then
                 for _, m in ipairs(module_files) do
@@ -126,7 +159,7 @@ t.test("no NYI abort inside the binding", function()
     t.eq(table.concat(bad, "\n"), "", "NYI aborts in the binding")
 end)
 
-for _, name in ipairs { "line", "any", "table" } do
+for _, name in ipairs { "line", "any", "table", "sched" } do
     print("# " .. show(name):gsub("\n", "\n#   "))
 end
 

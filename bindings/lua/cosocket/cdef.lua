@@ -120,7 +120,12 @@ typedef struct cosocket_pool_stats {
 ]]
 end
 
--- Functions (repeating a declaration is harmless).
+-- Functions (repeating a declaration is harmless). Those returning an enum
+-- cosocket_status in the header are declared to return int (the same
+-- 4-byte value): LuaJIT boxes an enum return value as a cdata, so every
+-- status would be an allocation wherever it is not sunk (the interpreter,
+-- trace exits) and each comparison with a number a metamethod call in the
+-- interpreter; lua-resty-core declares its status returns int likewise.
 ffi.cdef [[
 const char *cosocket_version(void);
 bool cosocket_set_workers(uint32_t n);
@@ -149,130 +154,130 @@ struct cosocket_loop *cosocket_loop_new(void);
 void cosocket_loop_free(struct cosocket_loop *lp);
 int32_t cosocket_loop_fd(struct cosocket_loop *lp);
 int64_t cosocket_loop_timeout(struct cosocket_loop *lp);
-enum cosocket_status cosocket_loop_wait(struct cosocket_loop *lp,
+int cosocket_loop_wait(struct cosocket_loop *lp,
     uint64_t *tokens, size_t cap, int64_t timeout_ms, size_t *n_out);
-enum cosocket_status cosocket_loop_sleep(struct cosocket_loop *lp,
+int cosocket_loop_sleep(struct cosocket_loop *lp,
     uint64_t token, int64_t ms);
-enum cosocket_status cosocket_loop_post(struct cosocket_loop *lp,
+int cosocket_loop_post(struct cosocket_loop *lp,
     uint64_t token);
 
 struct cosocket_tcp *cosocket_tcp_new(void);
 void cosocket_tcp_free(struct cosocket_tcp *sock);
-enum cosocket_status cosocket_tcp_abort(struct cosocket_tcp *sock);
-enum cosocket_status cosocket_tcp_settimeout(struct cosocket_tcp *sock,
+int cosocket_tcp_abort(struct cosocket_tcp *sock);
+int cosocket_tcp_settimeout(struct cosocket_tcp *sock,
     int64_t ms, struct cosocket_result *out);
-enum cosocket_status cosocket_tcp_settimeouts(struct cosocket_tcp *sock,
+int cosocket_tcp_settimeouts(struct cosocket_tcp *sock,
     int64_t connect_ms, int64_t send_ms, int64_t read_ms,
     struct cosocket_result *out);
-enum cosocket_status cosocket_tcp_connect(struct cosocket_tcp *sock,
+int cosocket_tcp_connect(struct cosocket_tcp *sock,
     const char *host, size_t host_len, int32_t port,
     const struct cosocket_connect_options *opts, struct cosocket_result *out);
-enum cosocket_status cosocket_tcp_connect_async(struct cosocket_tcp *sock,
+int cosocket_tcp_connect_async(struct cosocket_tcp *sock,
     struct cosocket_loop *lp, uint64_t token, const char *host,
     size_t host_len, int32_t port, const struct cosocket_connect_options *opts,
     struct cosocket_result *out);
-enum cosocket_status cosocket_tcp_send(struct cosocket_tcp *sock,
+int cosocket_tcp_send(struct cosocket_tcp *sock,
     const uint8_t *data, size_t len, struct cosocket_result *out);
-enum cosocket_status cosocket_tcp_sendv(struct cosocket_tcp *sock,
+int cosocket_tcp_sendv(struct cosocket_tcp *sock,
     const struct cosocket_iovec *iov, size_t n, struct cosocket_result *out);
-enum cosocket_status cosocket_tcp_send_async(struct cosocket_tcp *sock,
+int cosocket_tcp_send_async(struct cosocket_tcp *sock,
     struct cosocket_loop *lp, uint64_t token, const uint8_t *data,
     size_t len, struct cosocket_result *out);
-enum cosocket_status cosocket_tcp_sendv_async(struct cosocket_tcp *sock,
+int cosocket_tcp_sendv_async(struct cosocket_tcp *sock,
     struct cosocket_loop *lp, uint64_t token,
     const struct cosocket_iovec *iov, size_t n, struct cosocket_result *out);
-enum cosocket_status cosocket_tcp_receive(struct cosocket_tcp *sock,
+int cosocket_tcp_receive(struct cosocket_tcp *sock,
     uint32_t kind, size_t n, struct cosocket_result *out);
-enum cosocket_status cosocket_tcp_receive_async(struct cosocket_tcp *sock,
+int cosocket_tcp_receive_async(struct cosocket_tcp *sock,
     struct cosocket_loop *lp, uint64_t token, uint32_t kind, size_t n,
     struct cosocket_result *out);
 struct cosocket_until *cosocket_until_new(const uint8_t *pattern, size_t len,
     bool inclusive);
 void cosocket_until_free(struct cosocket_until *it);
-enum cosocket_status cosocket_tcp_receiveuntil(struct cosocket_tcp *sock,
+int cosocket_tcp_receiveuntil(struct cosocket_tcp *sock,
     struct cosocket_until *it, size_t size, struct cosocket_result *out);
-enum cosocket_status cosocket_tcp_receiveuntil_async(struct cosocket_tcp *sock,
+int cosocket_tcp_receiveuntil_async(struct cosocket_tcp *sock,
     struct cosocket_loop *lp, uint64_t token, struct cosocket_until *it,
     size_t size, struct cosocket_result *out);
-enum cosocket_status cosocket_tcp_result(struct cosocket_tcp *sock,
+int cosocket_tcp_result(struct cosocket_tcp *sock,
     uint32_t op, struct cosocket_result *out);
-enum cosocket_status cosocket_tcp_close(struct cosocket_tcp *sock,
+int cosocket_tcp_close(struct cosocket_tcp *sock,
     struct cosocket_result *out);
-enum cosocket_status cosocket_tcp_setkeepalive(struct cosocket_tcp *sock,
+int cosocket_tcp_setkeepalive(struct cosocket_tcp *sock,
     int64_t timeout_ms, int64_t size, struct cosocket_result *out);
-enum cosocket_status cosocket_tcp_getreusedtimes(struct cosocket_tcp *sock,
+int cosocket_tcp_getreusedtimes(struct cosocket_tcp *sock,
     struct cosocket_result *out);
-enum cosocket_status cosocket_tcp_setoption(struct cosocket_tcp *sock,
+int cosocket_tcp_setoption(struct cosocket_tcp *sock,
     const char *name, size_t name_len, int64_t value,
     struct cosocket_result *out);
-enum cosocket_status cosocket_tcp_getoption(struct cosocket_tcp *sock,
+int cosocket_tcp_getoption(struct cosocket_tcp *sock,
     const char *name, size_t name_len, struct cosocket_result *out);
-enum cosocket_status cosocket_tcp_getfd(struct cosocket_tcp *sock,
+int cosocket_tcp_getfd(struct cosocket_tcp *sock,
     struct cosocket_result *out);
-enum cosocket_status cosocket_tcp_bind(struct cosocket_tcp *sock,
+int cosocket_tcp_bind(struct cosocket_tcp *sock,
     const char *ip, size_t ip_len, int32_t port, struct cosocket_result *out);
 
 void cosocket_ssl_session_free(struct cosocket_ssl_session *session);
 bool cosocket_ssl_session_resumable(const struct cosocket_ssl_session *session);
-enum cosocket_status cosocket_tcp_sslhandshake(struct cosocket_tcp *sock,
+int cosocket_tcp_sslhandshake(struct cosocket_tcp *sock,
     const struct cosocket_ssl_session *session, const char *server_name,
     size_t server_name_len, bool verify, bool want_session,
     struct cosocket_ssl_session **out_session, struct cosocket_result *out);
-enum cosocket_status cosocket_tcp_sslhandshake_async(struct cosocket_tcp *sock,
+int cosocket_tcp_sslhandshake_async(struct cosocket_tcp *sock,
     struct cosocket_loop *lp, uint64_t token,
     const struct cosocket_ssl_session *session, const char *server_name,
     size_t server_name_len, bool verify, bool want_session,
     struct cosocket_ssl_session **out_session, struct cosocket_result *out);
-enum cosocket_status cosocket_tcp_getsslsession(struct cosocket_tcp *sock,
+int cosocket_tcp_getsslsession(struct cosocket_tcp *sock,
     struct cosocket_ssl_session **out_session, struct cosocket_result *out);
-enum cosocket_status cosocket_tcp_sslresumed(struct cosocket_tcp *sock,
+int cosocket_tcp_sslresumed(struct cosocket_tcp *sock,
     struct cosocket_result *out);
-enum cosocket_status cosocket_tcp_setclientcert(struct cosocket_tcp *sock,
+int cosocket_tcp_setclientcert(struct cosocket_tcp *sock,
     const char *cert_pem, size_t cert_len, const char *key_pem,
     size_t key_len, struct cosocket_result *out);
-enum cosocket_status cosocket_tcp_settrustedstore(struct cosocket_tcp *sock,
+int cosocket_tcp_settrustedstore(struct cosocket_tcp *sock,
     const char *pem, size_t len, struct cosocket_result *out);
 
-enum cosocket_status cosocket_pool_get_stats(const char *key, size_t key_len,
+int cosocket_pool_get_stats(const char *key, size_t key_len,
     struct cosocket_pool_stats *out);
 
 const char *cosocket_status_str(uint32_t status);
 
 struct cosocket_udp *cosocket_udp_new(void);
 void cosocket_udp_free(struct cosocket_udp *sock);
-enum cosocket_status cosocket_udp_abort(struct cosocket_udp *sock);
-enum cosocket_status cosocket_udp_settimeout(struct cosocket_udp *sock,
+int cosocket_udp_abort(struct cosocket_udp *sock);
+int cosocket_udp_settimeout(struct cosocket_udp *sock,
     int64_t ms, struct cosocket_result *out);
-enum cosocket_status cosocket_udp_bind(struct cosocket_udp *sock,
+int cosocket_udp_bind(struct cosocket_udp *sock,
     const char *ip, size_t ip_len, int32_t port, struct cosocket_result *out);
-enum cosocket_status cosocket_udp_setpeername(struct cosocket_udp *sock,
+int cosocket_udp_setpeername(struct cosocket_udp *sock,
     const char *host, size_t host_len, int32_t port,
     struct cosocket_result *out);
-enum cosocket_status cosocket_udp_setpeername_async(struct cosocket_udp *sock,
+int cosocket_udp_setpeername_async(struct cosocket_udp *sock,
     struct cosocket_loop *lp, uint64_t token, const char *host,
     size_t host_len, int32_t port, struct cosocket_result *out);
-enum cosocket_status cosocket_udp_send(struct cosocket_udp *sock,
+int cosocket_udp_send(struct cosocket_udp *sock,
     const uint8_t *data, size_t len, struct cosocket_result *out);
-enum cosocket_status cosocket_udp_sendv(struct cosocket_udp *sock,
+int cosocket_udp_sendv(struct cosocket_udp *sock,
     const struct cosocket_iovec *iov, size_t n, struct cosocket_result *out);
-enum cosocket_status cosocket_udp_send_async(struct cosocket_udp *sock,
+int cosocket_udp_send_async(struct cosocket_udp *sock,
     struct cosocket_loop *lp, uint64_t token, const uint8_t *data,
     size_t len, struct cosocket_result *out);
-enum cosocket_status cosocket_udp_sendv_async(struct cosocket_udp *sock,
+int cosocket_udp_sendv_async(struct cosocket_udp *sock,
     struct cosocket_loop *lp, uint64_t _token,
     const struct cosocket_iovec *iov, size_t n, struct cosocket_result *out);
-enum cosocket_status cosocket_udp_receive(struct cosocket_udp *sock,
+int cosocket_udp_receive(struct cosocket_udp *sock,
     size_t size, struct cosocket_result *out);
-enum cosocket_status cosocket_udp_receive_async(struct cosocket_udp *sock,
+int cosocket_udp_receive_async(struct cosocket_udp *sock,
     struct cosocket_loop *lp, uint64_t token, size_t size,
     struct cosocket_result *out);
-enum cosocket_status cosocket_udp_result(struct cosocket_udp *sock,
+int cosocket_udp_result(struct cosocket_udp *sock,
     uint32_t op, struct cosocket_result *out);
-enum cosocket_status cosocket_udp_close(struct cosocket_udp *sock,
+int cosocket_udp_close(struct cosocket_udp *sock,
     struct cosocket_result *out);
-enum cosocket_status cosocket_udp_check(struct cosocket_udp *sock,
+int cosocket_udp_check(struct cosocket_udp *sock,
     struct cosocket_result *out);
-enum cosocket_status cosocket_udp_getfd(struct cosocket_udp *sock,
+int cosocket_udp_getfd(struct cosocket_udp *sock,
     struct cosocket_result *out);
 ]]
 

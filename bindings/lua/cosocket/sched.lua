@@ -193,16 +193,22 @@ local function thread_finished(th, co, ok, ...)
     end
 end
 
-local function after_resume(th, prev, ok, ...)
+local function after_resume(th, prev, ok, v, ...)
     S.current = prev
+    -- The common case first, in few bytecodes (this runs in the
+    -- interpreter: a trace cannot continue after a coroutine.resume whose
+    -- results are all kept): the thread yielded to wait for something.
+    if v == SENTINEL and th.waiting ~= nil and ok then
+        return
+    end
     local co = th.co
     if co == nil then
         return   -- killed while running (cannot happen) or already finished
     end
     if co_status(co) == "dead" then
-        return thread_finished(th, co, ok, ...)
+        return thread_finished(th, co, ok, v, ...)
     end
-    if (...) ~= SENTINEL and th.waiting == nil then
+    if v ~= SENTINEL and th.waiting == nil then
         -- a plain coroutine.yield() in the thread's own body: run it again
         -- later, like ngx_lua does
         push_ready(th)
@@ -257,6 +263,13 @@ local function yield_ready(th)
 end
 S.yield_ready = yield_ready
 S.can_yield = can_yield
+
+-- True when no thread waits for a loop token or sits in the ready queue:
+-- then no thread can still use a socket handle when it resumes (tcp.lua
+-- reuses the handles of closed sockets only then).
+function S.quiet()
+    return nio == 0 and rhead > rtail
+end
 S.YIELD_ERR = YIELD_ERR
 
 local function run_ready()

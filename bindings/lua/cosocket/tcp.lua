@@ -3,8 +3,9 @@
 -- A socket is a plain table with a shared metatable, as in OpenResty: [1]
 -- holds the native handle (created by the first connect or setclientcert),
 -- [2], [4], [5] the connect, send and read timeouts set before it, [6], [7]
--- the client certificate and key, [9] the ip-transparent flag, [10] the
--- trusted store. User code may store its own fields on it.
+-- the client certificate and key, [8] the bind address, [9] the
+-- ip-transparent flag, [10] the trusted store, [11] true once sslhandshake
+-- was called. User code may store its own fields on it.
 --
 -- Every method checks its arguments in OpenResty's order, raising where
 -- OpenResty raises and returning nil, err where it returns. Inside a
@@ -39,6 +40,13 @@ local find = string.find
 
 local argerror = S.argerror
 local wait_io = S.wait_io
+
+-- table.new(narr, nhash) (LuaJIT 2.1): a socket object is created with room
+-- for [1]..[5], so storing the handle and the timeouts never rehashes it
+local ok_tnew, tnew = pcall(require, "table.new")
+if not ok_tnew then
+    tnew = function() return {} end
+end
 
 local OK, AGAIN, DONE, ERROR = 0, 1, 2, 3
 local INVALID_ARGUMENT = 12
@@ -218,6 +226,15 @@ local function read_ret(rc, err)
     raise_status(rc)   -- (read_ret is tail-called: it stands for the API)
 end
 
+-- tail-called by the receive methods (see do_connect)
+local function do_receive(h, kind, size)
+    return read_ret(io_receive(h, kind, size))
+end
+
+local function do_until(h, it, size)
+    return read_ret(io_until(h, it, size))
+end
+
 -- OpenResty checks closed/busy before validating the argument of receive*:
 -- probe with a zero-byte receive (no I/O) and raise only if it passes.
 local function bad_read_arg(h, msg)
@@ -246,13 +263,40 @@ end
 local methods = {}
 local mt = { __index = methods }
 
+-- Handles of sockets closed by close() or setkeepalive(), reused by the
+-- next socket that needs one. A new handle costs its ffi.gc finalizer (a
+-- table insert, then a finalizer call from the GC) and the native
+-- allocation of the socket and its receive buffer: most of the Lua-side
+-- cost of a connect/setkeepalive cycle. The socket object gets CLOSED, a
+-- shared handle that was never connected and so answers every method as
+-- the closed handle would. Only handles carrying no settings of their own
+-- are taken (no client certificate, trusted store, bind address or TLS),
+-- and only while no thread waits on any operation (a waiter could still
+-- use the handle after it resumes). spare_t[i]: the handle has timeouts
+-- to reset.
+local SPARE_MAX = 4   -- each keeps its receive buffer (4 KiB once used)
+local spare, spare_t, nspare = {}, {}, 0
+local CLOSED = nil
+local quiet = S.quiet
+
 local function new_handle(self)
-    local h = C.cosocket_tcp_new()
-    if h == nil then
-        error("no memory", 3)
-    end
-    h = ffi_gc(h, C.cosocket_tcp_free)
     local ct, st, rt = self[2], self[4], self[5]
+    local h
+    if nspare > 0 then
+        h = spare[nspare]
+        local dirty = spare_t[nspare]
+        spare[nspare] = nil
+        nspare = nspare - 1
+        if dirty and not (ct or st or rt) then
+            C.cosocket_tcp_settimeouts(h, 0, 0, 0, res)
+        end
+    else
+        h = C.cosocket_tcp_new()
+        if h == nil then
+            error("no memory", 3)
+        end
+        h = ffi_gc(h, C.cosocket_tcp_free)
+    end
     if ct or st or rt then
         C.cosocket_tcp_settimeouts(h, ct or 0, st or 0, rt or 0, res)
     end
@@ -264,8 +308,49 @@ local function new_handle(self)
     return h
 end
 
+-- After a successful close() or setkeepalive(): keep the handle for reuse
+-- when that is safe (see SPARE_MAX).
+local function recycle(self, h)
+    if nspare < SPARE_MAX and self[6] == nil and self[8] == nil
+            and self[10] == nil and self[11] == nil and quiet() then
+        if CLOSED == nil then
+            local c = C.cosocket_tcp_new()
+            if c == nil then
+                return
+            end
+            CLOSED = ffi_gc(c, C.cosocket_tcp_free)
+        end
+        nspare = nspare + 1
+        spare[nspare] = h
+        spare_t[nspare] = (self[2] or self[4] or self[5]) ~= nil
+        self[1] = CLOSED
+    end
+end
+
 local function is_unix(host)
     return #host >= 5 and lower(sub(host, 1, 5)) == "unix:"
+end
+
+-- The waiting half of each I/O method is a separate fixed-argument function
+-- that the (vararg) method tail-calls once its arguments are checked: a tail
+-- call drops the vararg frame, so when a scheduler thread resumes after a
+-- wait, the trace recorded from the yield can return to the caller. LuaJIT
+-- cannot compile a return through a vararg frame entered before the trace
+-- started ("NYI: return to lower frame"), which left every wait's
+-- continuation in the interpreter. These run in the method's stack level,
+-- so the error levels are the method's.
+
+local function do_connect(h, host, port, opts, narg)
+    local rc, e = io_connect(h, host, port, opts)
+    if opts then
+        copts[0].pool = nil
+    end
+    if rc == OK then
+        return 1
+    elseif rc == ERROR then
+        return nil, e or errstr()
+    end
+    raise_status(rc, narg)
 end
 
 --- ok, err = sock:connect(host, port, opts?) | sock:connect("unix:/path", opts?)
@@ -347,7 +432,7 @@ function methods.connect(...)
     end
 
     local h = self[1]
-    if h == nil then
+    if h == nil or h == CLOSED then
         h = new_handle(self)
     end
     local opts = nil
@@ -359,32 +444,10 @@ function methods.connect(...)
         o.pool_size = pool_size
         o.backlog = backlog
     end
-    local rc, e = io_connect(h, host, port, opts)
-    if opts then
-        copts[0].pool = nil
-    end
-    if rc == OK then
-        return 1
-    elseif rc == ERROR then
-        return nil, e or errstr()
-    end
-    raise_status(rc, n)
+    return do_connect(h, host, port, opts, n)
 end
 
---- bytes, err = sock:send(data)
-function methods.send(...)
-    local self = ...
-    local nargs = select("#", ...) - 1   -- after self
-    if nargs ~= 1 then
-        error(fmt("expecting 2 arguments (including the object), but got %d",
-                  nargs + 1), 2)
-    end
-    check_self(self)
-    local h = self[1]
-    if h == nil then
-        return nil, "closed"
-    end
-    local _, data = ...
+local function do_send(h, data)
     local t = type(data)
     local rc, e
     if t == "string" then
@@ -419,6 +482,23 @@ function methods.send(...)
     raise_status(rc, 2)
 end
 
+--- bytes, err = sock:send(data)
+function methods.send(...)
+    local self = ...
+    local nargs = select("#", ...) - 1   -- after self
+    if nargs ~= 1 then
+        error(fmt("expecting 2 arguments (including the object), but got %d",
+                  nargs + 1), 2)
+    end
+    check_self(self)
+    local h = self[1]
+    if h == nil then
+        return nil, "closed"
+    end
+    local _, data = ...
+    return do_send(h, data)
+end
+
 --- data, err, partial = sock:receive(pattern?)  "*l" | "*a" | size
 function methods.receive(...)
     local self = ...
@@ -440,20 +520,24 @@ function methods.receive(...)
         if tp == "number" then
             num = pat
         elseif tp == "string" then
-            num = tonumber(pat)
-            if num == nil then
-                if pat == "*l" then
-                    kind = LINE
-                elseif pat == "*a" then
-                    kind = ALL
-                elseif #pat ~= 2 or byte(pat, 1) ~= 42 then
-                    local z = find(pat, "\0", 1, true)
-                    if z then
-                        pat = sub(pat, 1, z - 1)
+            -- the patterns first: tonumber() of a string that is not a
+            -- number is not compiled (it ends the trace)
+            if pat == "*l" then
+                kind = LINE
+            elseif pat == "*a" then
+                kind = ALL
+            else
+                num = tonumber(pat)
+                if num == nil then
+                    if #pat ~= 2 or byte(pat, 1) ~= 42 then
+                        local z = find(pat, "\0", 1, true)
+                        if z then
+                            pat = sub(pat, 1, z - 1)
+                        end
+                        local a, b = bad_read_arg(h, "bad pattern argument: "
+                                                  .. pat)
+                        return a, b
                     end
-                    local a, b = bad_read_arg(h, "bad pattern argument: " .. pat)
-                    return a, b
-                else
                     local a, b = bad_read_arg(h, "bad pattern argument")
                     return a, b
                 end
@@ -471,7 +555,7 @@ function methods.receive(...)
             kind = SIZE
         end
     end
-    return read_ret(io_receive(h, kind, size))
+    return do_receive(h, kind, size)
 end
 
 --- data, err = sock:receiveany(max)
@@ -493,7 +577,7 @@ function methods.receiveany(...)
         local a, b = bad_read_arg(h, "bad max argument")
         return a, b
     end
-    return read_ret(io_receive(h, ANY, num))
+    return do_receive(h, ANY, num)
 end
 
 --- iterator = sock:receiveuntil(pattern, {inclusive = bool}?)
@@ -556,7 +640,7 @@ function methods.receiveuntil(...)
         if h == nil then
             return nil, "closed"
         end
-        return read_ret(io_until(h, it, size))
+        return do_until(h, it, size)
     end
 end
 
@@ -575,6 +659,7 @@ function methods.close(...)
     end
     local rc = C.cosocket_tcp_close(h, res)
     if rc == OK then
+        recycle(self, h)
         return 1
     elseif rc == ERROR then
         return nil, errstr()
@@ -602,7 +687,7 @@ function methods.settimeout(...)
     local ms = timeout_value((select(2, ...)))
     self[2], self[4], self[5] = ms, ms, ms
     local h = self[1]
-    if h ~= nil then
+    if h ~= nil and h ~= CLOSED then
         C.cosocket_tcp_settimeout(h, ms, res)
     end
 end
@@ -621,7 +706,7 @@ function methods.settimeouts(...)
     r = timeout_value(r)
     self[2], self[4], self[5] = c, s, r
     local h = self[1]
-    if h ~= nil then
+    if h ~= nil and h ~= CLOSED then
         C.cosocket_tcp_settimeouts(h, c, s, r, res)
     end
 end
@@ -671,6 +756,7 @@ function methods.setkeepalive(...)
     end
     local rc = C.cosocket_tcp_setkeepalive(h, timeout, size, res)
     if rc == OK then
+        recycle(self, h)
         return 1
     elseif rc == ERROR then
         return nil, errstr()
@@ -816,7 +902,10 @@ function methods.bind(...)
         argerror(1, 2, "string expected, got " .. it)
     end
     -- Validate now (a C handle may not exist before the first connect).
-    local probe = self[1] or new_handle(self)
+    local probe = self[1]
+    if probe == nil or probe == CLOSED then
+        probe = new_handle(self)
+    end
     local rc = C.cosocket_tcp_bind(probe, ip, #ip, p, res)
     if rc ~= OK then
         return nil, errstr()
@@ -859,6 +948,30 @@ local function io_handshake(h, sess, name, nlen, verify, want)
     return rc
 end
 
+-- tail-called by sslhandshake (see do_connect)
+local function do_handshake(h, reused_session, sess, server_name, nlen,
+                            verify)
+    local rc, e = io_handshake(h, sess, server_name, nlen, verify,
+                               reused_session ~= false)
+    if rc == OK then
+        if reused_session == false then
+            return true
+        end
+        if res[0].value == 2 and sess ~= nil then
+            return reused_session   -- already TLS: the caller's own session
+        end
+        local s = sess_cell[0]
+        sess_cell[0] = nil
+        if s == nil then
+            return nil
+        end
+        return ffi_gc(s, C.cosocket_ssl_session_free)
+    elseif rc == ERROR then
+        return nil, e or errstr()
+    end
+    raise_status(rc)
+end
+
 --- session, err = sock:sslhandshake(reused_session?, server_name?, verify?,
 --  send_status_req?)  (lua-resty-core)
 -- reused_session: a session from an earlier handshake (resumption); false:
@@ -887,26 +1000,9 @@ function methods.sslhandshake(self, reused_session, server_name, ssl_verify,
     else
         server_name = nil
     end
-    local want = reused_session ~= false
-    local rc, e = io_handshake(h, sess, server_name, nlen,
-                               ssl_verify and true or false, want)
-    if rc == OK then
-        if reused_session == false then
-            return true
-        end
-        if res[0].value == 2 and sess ~= nil then
-            return reused_session   -- already TLS: the caller's own session
-        end
-        local s = sess_cell[0]
-        sess_cell[0] = nil
-        if s == nil then
-            return nil
-        end
-        return ffi_gc(s, C.cosocket_ssl_session_free)
-    elseif rc == ERROR then
-        return nil, e or errstr()
-    end
-    raise_status(rc)
+    self[11] = true   -- TLS state: never recycle this handle
+    return do_handshake(h, reused_session, sess, server_name, nlen,
+                        ssl_verify and true or false)
 end
 
 --- ok, err = sock:setclientcert(cert_pem, key_pem)  (lua-resty-core)
@@ -916,7 +1012,7 @@ function methods.setclientcert(self, cert, pkey)
     check_self(self)
     if not cert and not pkey then
         local h = self[1]
-        if h ~= nil then
+        if h ~= nil and h ~= CLOSED then
             C.cosocket_tcp_setclientcert(h, nil, 0, nil, 0, res)
         end
         self[6], self[7] = nil, nil
@@ -933,7 +1029,7 @@ function methods.setclientcert(self, cert, pkey)
         return nil, "bad pkey arg: string expected, got " .. type(pkey)
     end
     local h = self[1]
-    if h == nil then
+    if h == nil or h == CLOSED then
         h = new_handle(self)
     end
     local rc = C.cosocket_tcp_setclientcert(h, cert, #cert, pkey, #pkey, res)
@@ -989,7 +1085,7 @@ function M.tcp(...)
     if n ~= 0 then
         error(fmt("expecting zero arguments, but got %d", n), 2)
     end
-    return setmetatable({}, mt)
+    return setmetatable(tnew(5, 0), mt)
 end
 
 M.methods = methods

@@ -26,39 +26,40 @@ local C = cdef.C
 
 -- The UDP part of include/cosocket.h (guarded: cdef.lua may declare it too
 -- one day; repeating a function declaration is harmless, a type is not).
+-- Status returns are int, as in cdef.lua.
 if not pcall(ffi.typeof, "cosocket_udp") then
     ffi.cdef "typedef struct cosocket_udp cosocket_udp;"
 end
 ffi.cdef [[
 cosocket_udp *cosocket_udp_new(void);
 void cosocket_udp_free(cosocket_udp *sock);
-cosocket_status cosocket_udp_abort(cosocket_udp *sock);
-cosocket_status cosocket_udp_settimeout(cosocket_udp *sock, int64_t ms,
+int cosocket_udp_abort(cosocket_udp *sock);
+int cosocket_udp_settimeout(cosocket_udp *sock, int64_t ms,
     cosocket_result *out);
-cosocket_status cosocket_udp_bind(cosocket_udp *sock, const char *ip,
+int cosocket_udp_bind(cosocket_udp *sock, const char *ip,
     size_t ip_len, int32_t port, cosocket_result *out);
-cosocket_status cosocket_udp_setpeername(cosocket_udp *sock, const char *host,
+int cosocket_udp_setpeername(cosocket_udp *sock, const char *host,
     size_t host_len, int32_t port, cosocket_result *out);
-cosocket_status cosocket_udp_setpeername_async(cosocket_udp *sock,
+int cosocket_udp_setpeername_async(cosocket_udp *sock,
     cosocket_loop *lp, uint64_t token, const char *host, size_t host_len,
     int32_t port, cosocket_result *out);
-cosocket_status cosocket_udp_send(cosocket_udp *sock, const uint8_t *data,
+int cosocket_udp_send(cosocket_udp *sock, const uint8_t *data,
     size_t len, cosocket_result *out);
-cosocket_status cosocket_udp_sendv(cosocket_udp *sock,
+int cosocket_udp_sendv(cosocket_udp *sock,
     const cosocket_iovec *iov, size_t n, cosocket_result *out);
-cosocket_status cosocket_udp_send_async(cosocket_udp *sock, cosocket_loop *lp,
+int cosocket_udp_send_async(cosocket_udp *sock, cosocket_loop *lp,
     uint64_t token, const uint8_t *data, size_t len, cosocket_result *out);
-cosocket_status cosocket_udp_sendv_async(cosocket_udp *sock, cosocket_loop *lp,
+int cosocket_udp_sendv_async(cosocket_udp *sock, cosocket_loop *lp,
     uint64_t token, const cosocket_iovec *iov, size_t n, cosocket_result *out);
-cosocket_status cosocket_udp_receive(cosocket_udp *sock, size_t size,
+int cosocket_udp_receive(cosocket_udp *sock, size_t size,
     cosocket_result *out);
-cosocket_status cosocket_udp_receive_async(cosocket_udp *sock,
+int cosocket_udp_receive_async(cosocket_udp *sock,
     cosocket_loop *lp, uint64_t token, size_t size, cosocket_result *out);
-cosocket_status cosocket_udp_result(cosocket_udp *sock, uint32_t op,
+int cosocket_udp_result(cosocket_udp *sock, uint32_t op,
     cosocket_result *out);
-cosocket_status cosocket_udp_close(cosocket_udp *sock, cosocket_result *out);
-cosocket_status cosocket_udp_check(cosocket_udp *sock, cosocket_result *out);
-cosocket_status cosocket_udp_getfd(cosocket_udp *sock, cosocket_result *out);
+int cosocket_udp_close(cosocket_udp *sock, cosocket_result *out);
+int cosocket_udp_check(cosocket_udp *sock, cosocket_result *out);
+int cosocket_udp_getfd(cosocket_udp *sock, cosocket_result *out);
 ]]
 
 local ffi_new = ffi.new
