@@ -44,11 +44,36 @@ pub(crate) trait Source: Send + Sync {
     /// deadline it was re-armed to by progress.
     fn on_timer(self: Arc<Self>, lp: &EventLoop, slot: Slot) -> Option<Instant>;
     /// The loop has nothing to do but this source's one pending receive:
-    /// finish it by waiting in the kernel on this thread (a plain blocking
-    /// recv, two syscalls per round trip like raw C, instead of recv,
-    /// epoll_wait and recv). Returns false to decline (then the loop polls).
-    fn solo(self: Arc<Self>, _lp: &EventLoop) -> bool {
+    /// wait for it in the kernel on this thread (plain blocking recv calls,
+    /// two syscalls per round trip like raw C, instead of recv, epoll_wait
+    /// and recv), each bounded by [`solo_timeout_ms`] of the time left before
+    /// the operation's own deadline and `limit` (the wait's timeout or
+    /// another timer). When the operation's deadline passes it finishes with
+    /// "timeout"; when only `limit` passes it stays pending, as after an
+    /// epoll_wait that timed out. Returns false when it declined without
+    /// waiting (then the loop polls).
+    fn solo(self: Arc<Self>, _lp: &EventLoop, _limit: Option<Instant>) -> bool {
         false
+    }
+}
+
+/// The SO_RCVTIMEO (ms) for one blocking recv of the solo path with
+/// `left` before its bound, given the value `current` set in the kernel
+/// (0 = none): `current` while it is at most the bound and not much shorter
+/// (one setsockopt per change, none per round trip), else a fresh one. The
+/// kernel's socket timers run on the jiffy timer wheel, which rounds up by
+/// a jiffy and by up to 1/8 of the timeout, so the value is 7/8 of `left`
+/// minus 10 ms (kept up to minus 5 ms): an expiry does not overrun the
+/// bound, it comes early and the next call waits for the rest. None when
+/// less is left than the wheel bounds well: the loop's epoll_wait (hrtimer
+/// precise) finishes the wait.
+pub(crate) fn solo_timeout_ms(left: Duration, current: u64) -> Option<u64> {
+    let room = left.as_millis() as u64 * 7 / 8;
+    let target = room.checked_sub(10).filter(|&t| t > 0)?;
+    if current > 0 && current + 5 <= room && current * 4 >= target * 3 {
+        Some(current)
+    } else {
+        Some(target)
     }
 }
 
@@ -458,10 +483,11 @@ impl EventLoop {
                 }
                 // Waking at an entry that turns out unused only costs a loop.
                 let timer = inner.earliest_bound();
-                let solo = if timeout.is_some() || inner.sleeps > 0 {
+                let solo = if timeout == Some(Duration::ZERO) {
                     None
                 } else {
                     self.solo_candidate(&inner)
+                        .map(|s| (s, if inner.sleeps > 0 { timer } else { None }))
                 };
                 (timer, solo)
             };
@@ -470,7 +496,14 @@ impl EventLoop {
                 (d, t) => d.or(t),
             };
             // Nothing due yet: the solo path may wait instead of epoll_wait.
-            let waited = until.is_none_or(|u| u > now) && solo.is_some_and(|src| src.solo(self));
+            let waited = until.is_none_or(|u| u > now)
+                && solo.is_some_and(|(src, sleep)| {
+                    let limit = match (deadline, sleep) {
+                        (Some(d), Some(s)) => Some(d.min(s)),
+                        (d, s) => d.or(s),
+                    };
+                    src.solo(self, limit)
+                });
             if !waited {
                 let ms = match until {
                     None => -1,
@@ -503,7 +536,7 @@ impl EventLoop {
 
     /// The source whose single pending receive is all the loop waits for:
     /// nothing ready (checked by the caller), nothing posted, and one armed
-    /// operation timer, a read's (the caller checks that no sleep is armed).
+    /// operation timer, a read's. Sleeps may be armed: they bound the wait.
     fn solo_candidate(&self, inner: &Inner) -> Option<Arc<dyn Source>> {
         if !self.solo_ok.load(Ordering::Relaxed)
             || self.wake_pending.load(Ordering::Acquire)
@@ -652,6 +685,18 @@ mod tests {
             got.extend_from_slice(&buf[..k]);
         }
         got
+    }
+
+    #[test]
+    fn solo_timeout_stays_under_the_bound_and_sticks() {
+        assert_eq!(solo_timeout_ms(Duration::from_millis(11), 0), None);
+        let t = solo_timeout_ms(Duration::from_secs(10), 0).unwrap();
+        assert!(t > 0 && t + t / 8 + 10 <= 10_000, "{t}");
+        // Kept while it fits and is not much shorter: no setsockopt per call.
+        assert_eq!(solo_timeout_ms(Duration::from_millis(9_999), t), Some(t));
+        assert_eq!(solo_timeout_ms(Duration::from_millis(9_997), t), Some(t));
+        assert_eq!(solo_timeout_ms(Duration::from_secs(60), t), Some(52_490));
+        assert!(solo_timeout_ms(Duration::from_millis(100), t).unwrap() < 100);
     }
 
     #[test]
