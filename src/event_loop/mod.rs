@@ -523,10 +523,21 @@ impl EventLoop {
                 }
             }
             now = Instant::now();
-            self.fire_timers(now);
-            let n = lock(&self.inner).take_ready(out);
-            if n > 0 {
-                return n;
+            let due = {
+                let mut inner = lock(&self.inner);
+                let due = inner.earliest_bound().is_some_and(|d| d <= now);
+                let n = if due { 0 } else { inner.take_ready(out) };
+                if n > 0 {
+                    return n;
+                }
+                due
+            };
+            if due {
+                self.fire_timers(now);
+                let n = lock(&self.inner).take_ready(out);
+                if n > 0 {
+                    return n;
+                }
             }
             if deadline.is_some_and(|d| now >= d) {
                 return 0;
