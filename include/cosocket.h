@@ -388,8 +388,9 @@ void cosocket_loop_free(struct cosocket_loop *lp);
 int32_t cosocket_loop_fd(struct cosocket_loop *lp);
 
 /**
- * Milliseconds until the loop's next timer (0 when completions are ready),
- * or -1 when nothing is scheduled (or for a bad handle).
+ * Milliseconds until the earliest deadline of a pending operation or
+ * sleep, rounded up (0 when completions are ready), or -1 when nothing is
+ * scheduled (or for a bad handle).
  */
 int64_t cosocket_loop_timeout(struct cosocket_loop *lp);
 
@@ -398,10 +399,12 @@ int64_t cosocket_loop_timeout(struct cosocket_loop *lp);
  * `cap` tokens of finished operations into `tokens`, the count into
  * `*n_out`. Waits up to `timeout_ms` (-1 forever, 0 just polls; other
  * negative values are INVALID_ARGUMENT) when none is ready yet; OK with
- * `*n_out == 0` means the timeout expired. With -1 and a single pending
- * receive (no other timer, nothing ready, and no `cosocket_loop_post` ever
- * made on this loop), the wait is a blocking recv on that socket: the same
- * results, two syscalls per round trip.
+ * `*n_out == 0` means the timeout expired. When a single receive is all
+ * the loop waits for (no other operation pending, nothing ready, and no
+ * `cosocket_loop_post` ever made on this loop) and `timeout_ms` is not 0,
+ * the wait is a blocking recv on that socket bounded by the earlier of the
+ * timeout, the receive's deadline and any sleep: the same results, two
+ * syscalls per round trip.
  */
 enum cosocket_status cosocket_loop_wait(struct cosocket_loop *lp,
                                         uint64_t *tokens,

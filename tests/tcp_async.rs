@@ -746,3 +746,131 @@ fn solo_wait_is_not_used_while_a_sleep_is_due() {
     assert_eq!(&buf[..n], &[2]);
     assert_eq!(own(&s, s.take_read_result().unwrap()), R::data("late"));
 }
+
+/// Waits with a finite timeout until `token` comes out; returns how many
+/// waits returned 0 (timed out with the receive still pending) before.
+fn wait_for(lp: &EventLoop, token: u64, each: Duration) -> usize {
+    let end = Instant::now() + FOREVER;
+    let mut empty = 0;
+    let mut buf = [0u64; 4];
+    loop {
+        assert!(Instant::now() < end, "token {token} never came");
+        let t0 = Instant::now();
+        match lp.wait(&mut buf, Some(each)) {
+            0 => {
+                assert!(t0.elapsed() >= each, "a wait timed out early");
+                empty += 1;
+            }
+            n => {
+                assert_eq!(&buf[..n], &[token]);
+                return empty;
+            }
+        }
+    }
+}
+
+#[test]
+fn solo_finite_wait_times_out_with_the_receive_still_pending() {
+    // One receive is all the loop waits for, and the wait has a timeout:
+    // the solo path waits in recv bounded by it, returns 0 when only the
+    // wait's timeout passed (the receive stays pending and completes later).
+    let lp = new_loop();
+    let p = Peer::script("expect go\\n;sleep 300;send late\\n;hold");
+    let s = aconnected(&lp, &p);
+    assert!(matches!(
+        s.receive_start(&lp, 2, ReadRequest::Pattern(Pattern::Line)),
+        Start::Pending
+    ));
+    assert_eq!(send(&s, b"go\n"), Ok(3));
+    let mut buf = [0u64; 4];
+    let t0 = Instant::now();
+    assert_eq!(lp.wait(&mut buf, Some(Duration::from_millis(60))), 0);
+    assert!(t0.elapsed() >= Duration::from_millis(60));
+    assert!(
+        s.take_read_result().is_none(),
+        "the receive is still pending"
+    );
+    assert_eq!(lp.pending(), 1);
+    assert!(wait_for(&lp, 2, Duration::from_millis(40)) > 0);
+    assert_eq!(own(&s, s.take_read_result().unwrap()), R::data("late"));
+    assert_eq!(close(&s), Ok(()));
+    assert_idle(&lp);
+}
+
+#[test]
+fn solo_finite_wait_longer_than_the_read_timeout_gives_timeout() {
+    // The operation's own deadline comes before the wait's: "timeout", never
+    // before the deadline; the socket stays usable.
+    let lp = new_loop();
+    let p = Peer::script("expect go\\n;sleep 600;send later\\n;hold");
+    let s = aconnected(&lp, &p);
+    s.set_timeout(150).unwrap();
+    assert_eq!(send(&s, b"go\n"), Ok(3));
+    let t0 = Instant::now();
+    assert!(matches!(
+        s.receive_start(&lp, 2, ReadRequest::Pattern(Pattern::Line)),
+        Start::Pending
+    ));
+    assert_eq!(wait_for(&lp, 2, FOREVER), 0);
+    assert!(
+        t0.elapsed() >= Duration::from_millis(150),
+        "timed out early"
+    );
+    assert_eq!(
+        own(&s, s.take_read_result().unwrap()),
+        R::err("timeout", "")
+    );
+    s.set_timeout(5000).unwrap();
+    assert_eq!(arecv_solo(&s, &lp, 3, Pattern::Line).0, R::data("later"));
+    assert_eq!(close(&s), Ok(()));
+    assert_idle(&lp);
+}
+
+#[test]
+fn solo_finite_waits_keep_partial_data_across_waits() {
+    // Bytes dripping in over many short waits: each wait returns 0 or the
+    // token, the line is assembled across them, progress re-arms the
+    // inactivity timeout (shorter than the whole exchange).
+    let lp = new_loop();
+    let p = Peer::script("drip 25 hello world\\n;hold");
+    let s = aconnected(&lp, &p);
+    s.set_timeout(200).unwrap();
+    assert!(matches!(
+        s.receive_start(&lp, 2, ReadRequest::Pattern(Pattern::Line)),
+        Start::Pending
+    ));
+    wait_for(&lp, 2, Duration::from_millis(10));
+    assert_eq!(
+        own(&s, s.take_read_result().unwrap()),
+        R::data("hello world")
+    );
+    assert_eq!(close(&s), Ok(()));
+    assert_idle(&lp);
+}
+
+#[test]
+fn solo_wait_with_a_later_sleep_returns_the_receive() {
+    // A sleep armed but due later than the reply does not stop the solo
+    // wait; it still comes out at its time.
+    let lp = new_loop();
+    let p = Peer::script("sleep 50;send soon\\n;hold");
+    let s = aconnected(&lp, &p);
+    assert!(matches!(
+        s.receive_start(&lp, 2, ReadRequest::Pattern(Pattern::Line)),
+        Start::Pending
+    ));
+    let t0 = Instant::now();
+    lp.sleep(9, Duration::from_millis(400));
+    let mut buf = [0u64; 4];
+    let n = lp.wait(&mut buf, None);
+    assert_eq!(&buf[..n], &[2]);
+    assert_eq!(own(&s, s.take_read_result().unwrap()), R::data("soon"));
+    let n = lp.wait(&mut buf, Some(FOREVER));
+    assert_eq!(&buf[..n], &[9]);
+    assert!(
+        t0.elapsed() >= Duration::from_millis(400),
+        "the sleep fired early"
+    );
+    assert_eq!(close(&s), Ok(()));
+    assert_idle(&lp);
+}

@@ -970,3 +970,50 @@ fn solo_wait_receives_and_times_out_like_the_loop() {
     );
     peer.join();
 }
+
+/// A finite wait with one parked receive also takes the solo path: 0 when
+/// only the wait's timeout passed (the receive stays pending and completes
+/// later), "timeout" once the read timeout passed, never before it.
+#[test]
+fn solo_finite_wait_keeps_the_receive_pending_then_times_out() {
+    let peer = Peer::start("127.0.0.1", |s| {
+        let mut buf = [0u8; 16];
+        let (_, from) = s.recv_from(&mut buf).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        s.send_to(b"pong", from).unwrap();
+        Vec::new()
+    });
+    let lp = EventLoop::new().unwrap();
+    let u = Arc::new(udp(5000));
+    peer.connect(&u);
+    u.send(&[IoSlice::new(b"ping")]).unwrap();
+    let mut out = [0u64; 4];
+    assert!(matches!(u.receive_start(&lp, 1, 100), Start::Pending));
+    let t0 = Instant::now();
+    assert_eq!(lp.wait(&mut out, Some(Duration::from_millis(60))), 0);
+    assert!(t0.elapsed() >= Duration::from_millis(60));
+    assert!(u.take_read_result().is_none(), "still pending");
+    let end = Instant::now() + Duration::from_secs(20);
+    while lp.wait(&mut out, Some(Duration::from_millis(40))) == 0 {
+        assert!(Instant::now() < end, "the datagram never came");
+    }
+    assert_eq!(out[0], 1);
+    assert_eq!(bytes(u.take_read_result().unwrap().unwrap()), b"pong");
+    peer.join();
+
+    let u = Arc::new(udp(150));
+    let peer = Peer::start("127.0.0.1", |_| Vec::new());
+    peer.connect(&u);
+    let t0 = Instant::now();
+    assert!(matches!(u.receive_start(&lp, 2, 100), Start::Pending));
+    while lp.wait(&mut out, Some(Duration::from_secs(20))) == 0 {
+        assert!(t0.elapsed() < Duration::from_secs(20), "never timed out");
+    }
+    assert_eq!(out[0], 2);
+    assert!(
+        t0.elapsed() >= Duration::from_millis(150),
+        "timed out early"
+    );
+    assert_eq!(err(u.take_read_result().unwrap()), "timeout");
+    peer.join();
+}

@@ -10,7 +10,10 @@
 //!
 //! The epoll fd itself is the pollable descriptor an external loop watches.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::mem::MaybeUninit;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -41,11 +44,36 @@ pub(crate) trait Source: Send + Sync {
     /// deadline it was re-armed to by progress.
     fn on_timer(self: Arc<Self>, lp: &EventLoop, slot: Slot) -> Option<Instant>;
     /// The loop has nothing to do but this source's one pending receive:
-    /// finish it by waiting in the kernel on this thread (a plain blocking
-    /// recv, two syscalls per round trip like raw C, instead of recv +
-    /// epoll_wait + recv). Returns false to decline (then the loop polls).
-    fn solo(self: Arc<Self>, _lp: &EventLoop) -> bool {
+    /// wait for it in the kernel on this thread (plain blocking recv calls,
+    /// two syscalls per round trip like raw C, instead of recv, epoll_wait
+    /// and recv), each bounded by [`solo_timeout_ms`] of the time left before
+    /// the operation's own deadline and `limit` (the wait's timeout or
+    /// another timer). When the operation's deadline passes it finishes with
+    /// "timeout"; when only `limit` passes it stays pending, as after an
+    /// epoll_wait that timed out. Returns false when it declined without
+    /// waiting (then the loop polls).
+    fn solo(self: Arc<Self>, _lp: &EventLoop, _limit: Option<Instant>) -> bool {
         false
+    }
+}
+
+/// The SO_RCVTIMEO (ms) for one blocking recv of the solo path with
+/// `left` before its bound, given the value `current` set in the kernel
+/// (0 = none): `current` while it is at most the bound and not much shorter
+/// (one setsockopt per change, none per round trip), else a fresh one. The
+/// kernel's socket timers run on the jiffy timer wheel, which rounds up by
+/// a jiffy and by up to 1/8 of the timeout, so the value is 7/8 of `left`
+/// minus 10 ms (kept up to minus 5 ms): an expiry does not overrun the
+/// bound, it comes early and the next call waits for the rest. None when
+/// less is left than the wheel bounds well: the loop's epoll_wait (hrtimer
+/// precise) finishes the wait.
+pub(crate) fn solo_timeout_ms(left: Duration, current: u64) -> Option<u64> {
+    let room = left.as_millis() as u64 * 7 / 8;
+    let target = room.checked_sub(10).filter(|&t| t > 0)?;
+    if current > 0 && current + 5 <= room && current * 4 >= target * 3 {
+        Some(current)
+    } else {
+        Some(target)
     }
 }
 
@@ -58,24 +86,174 @@ enum TimerKind {
     Sleep(u64),
 }
 
+/// A deadline queued in the heap, earliest first (ties by sequence number).
+type Queued = Reverse<(Instant, u64, TimerKind)>;
+
+/// The timer of one (source, slot). Arming and disarming only write here:
+/// the heap entry stays and is moved (or dropped) when it surfaces, so an
+/// operation that finishes before its deadline, the usual case, costs no
+/// heap operation at all (the next operation reuses the entry).
+#[derive(Clone, Copy, Default)]
+struct OpTimer {
+    /// The deadline of the pending operation, None when none is armed.
+    armed: Option<Instant>,
+    /// This timer's entry in the heap (deadline, sequence number); never
+    /// later than `armed`.
+    queued: Option<(Instant, u64)>,
+}
+
+/// A source registered with the loop, with the timers of its two slots.
+struct Reg {
+    src: Arc<dyn Source>,
+    timers: [OpTimer; 2],
+}
+
+/// Hasher for the loop's u64 source ids (unique counters, not attacker
+/// chosen): one multiply instead of SipHash.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(b as u64);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
 #[derive(Default)]
 struct Inner {
-    socks: HashMap<u64, Arc<dyn Source>>,
-    /// Timers by (deadline, sequence number).
-    timers: BTreeMap<(Instant, u64), TimerKind>,
-    /// The one armed timer of each (source id, slot): re-arming replaces it
-    /// and a finished operation removes it, so finished operations leave no
-    /// timers behind (a busy loop would pile up one per operation).
-    armed: HashMap<(u64, u8), (Instant, u64)>,
-    timer_seq: u64,
+    socks: HashMap<u64, Reg, BuildHasherDefault<IdHasher>>,
+    /// Deadlines, lazily deleted: entries whose timer was re-armed earlier
+    /// or whose source went are skipped when they surface.
+    heap: BinaryHeap<Queued>,
+    /// Heap entries still in use (sleeps and `OpTimer::queued`); the heap
+    /// is compacted when the rest outgrows them.
+    live: usize,
+    /// Armed operation timers.
+    armed: usize,
+    sleeps: usize,
+    /// The (source, slot) armed last: when one timer is armed, the one.
+    last_armed: (u64, u8),
+    seq: u64,
     ready: VecDeque<u64>,
 }
 
 impl Inner {
-    fn disarm(&mut self, id: u64, slot: u8) {
-        if let Some(key) = self.armed.remove(&(id, slot)) {
-            self.timers.remove(&key);
+    fn arm(&mut self, id: u64, slot: u8, deadline: Instant) {
+        let Some(reg) = self.socks.get_mut(&id) else {
+            return;
+        };
+        let t = &mut reg.timers[slot as usize];
+        if t.armed.replace(deadline).is_none() {
+            self.armed += 1;
         }
+        self.last_armed = (id, slot);
+        match t.queued {
+            // The entry surfaces first and then moves on to `deadline`.
+            Some((q, _)) if q <= deadline => {}
+            old => {
+                self.seq += 1;
+                t.queued = Some((deadline, self.seq));
+                self.heap
+                    .push(Reverse((deadline, self.seq, TimerKind::Op(id, slot))));
+                if old.is_none() {
+                    self.live += 1;
+                } else {
+                    self.compact();
+                }
+            }
+        }
+    }
+
+    fn disarm(&mut self, id: u64, slot: u8) {
+        if let Some(reg) = self.socks.get_mut(&id)
+            && reg.timers[slot as usize].armed.take().is_some()
+        {
+            self.armed -= 1;
+        }
+    }
+
+    fn remove(&mut self, id: u64) -> Option<Reg> {
+        let reg = self.socks.remove(&id)?;
+        for t in &reg.timers {
+            self.armed -= t.armed.is_some() as usize;
+            self.live -= t.queued.is_some() as usize;
+        }
+        self.compact();
+        Some(reg)
+    }
+
+    /// Drops the entries no timer uses once they are the majority (O(n),
+    /// amortised over the operations that left them).
+    fn compact(&mut self) {
+        if self.heap.len() <= 2 * self.live + 64 {
+            return;
+        }
+        let socks = &self.socks;
+        self.heap.retain(|Reverse((_, seq, kind))| match *kind {
+            TimerKind::Sleep(_) => true,
+            TimerKind::Op(id, slot) => socks
+                .get(&id)
+                .and_then(|r| r.timers[slot as usize].queued)
+                .is_some_and(|(_, s)| s == *seq),
+        });
+    }
+
+    /// The earliest live deadline, after bringing it to the top of the heap
+    /// (dropping unused entries, moving re-armed ones to their deadline).
+    fn settle(&mut self) -> Option<Instant> {
+        loop {
+            let Reverse((d, seq, kind)) = *self.heap.peek()?;
+            let TimerKind::Op(id, slot) = kind else {
+                return Some(d);
+            };
+            let t = self
+                .socks
+                .get_mut(&id)
+                .map(|r| &mut r.timers[slot as usize])
+                .filter(|t| t.queued.is_some_and(|(_, s)| s == seq));
+            let Some(t) = t else {
+                self.heap.pop(); // left by a re-arm or a forgotten source
+                continue;
+            };
+            match t.armed {
+                Some(a) if a == d => return Some(d),
+                Some(a) => {
+                    self.seq += 1;
+                    t.queued = Some((a, self.seq));
+                    if let Some(mut top) = self.heap.peek_mut() {
+                        *top = Reverse((a, self.seq, kind));
+                    }
+                }
+                None => {
+                    t.queued = None;
+                    self.live -= 1;
+                    self.heap.pop();
+                }
+            }
+        }
+    }
+
+    /// A lower bound of the earliest live deadline (the heap's top, maybe
+    /// unused or moved on): nothing is due before it. No lookup, no heap
+    /// change: the per-wait check.
+    fn earliest_bound(&self) -> Option<Instant> {
+        self.heap.peek().map(|Reverse((d, _, _))| *d)
+    }
+
+    fn take_ready(&mut self, out: &mut [u64]) -> usize {
+        let n = self.ready.len().min(out.len());
+        for (slot, tok) in out.iter_mut().zip(self.ready.drain(..n)) {
+            *slot = tok;
+        }
+        n
     }
 }
 
@@ -100,6 +278,15 @@ fn errno() -> i32 {
     std::io::Error::last_os_error()
         .raw_os_error()
         .unwrap_or(libc::EIO)
+}
+
+/// A Slot from its index in `OpTimer` arrays.
+fn slot_of(i: u8) -> Slot {
+    if i == Slot::Read as u8 {
+        Slot::Read
+    } else {
+        Slot::Write
+    }
 }
 
 impl EventLoop {
@@ -152,6 +339,15 @@ impl EventLoop {
         self.me.clone()
     }
 
+    /// Keeps `sock` (and its armed timers if it is already known).
+    fn register(&self, sock: Arc<dyn Source>) {
+        let mut inner = lock(&self.inner);
+        inner.socks.entry(sock.id()).or_insert_with(|| Reg {
+            src: sock,
+            timers: [OpTimer::default(); 2],
+        });
+    }
+
     /// Registers a socket's fd (edge-triggered, read and write interest).
     pub(crate) fn watch(&self, sock: Arc<dyn Source>, fd: RawFd) -> Result<()> {
         let mut ev = libc::epoll_event {
@@ -170,14 +366,14 @@ impl EventLoop {
                 return Err(Error::errno(errno()));
             }
         }
-        lock(&self.inner).socks.insert(sock.id(), sock);
+        self.register(sock);
         Ok(())
     }
 
     /// Keeps a source reachable for its timers before it has an fd (a
     /// connect still resolving its host name).
     pub(crate) fn hold(&self, sock: Arc<dyn Source>) {
-        lock(&self.inner).socks.insert(sock.id(), sock);
+        self.register(sock);
     }
 
     /// Removes one fd from the epoll, keeping the source and its timers (a
@@ -195,24 +391,15 @@ impl EventLoop {
             // SAFETY: valid epoll fd; a stale fd only yields an error we ignore.
             unsafe { libc::epoll_ctl(self.epfd, libc::EPOLL_CTL_DEL, fd, &mut ev) };
         }
-        let removed = {
-            let mut inner = lock(&self.inner);
-            inner.disarm(id, Slot::Read as u8);
-            inner.disarm(id, Slot::Write as u8);
-            inner.socks.remove(&id)
-        };
+        let removed = lock(&self.inner).remove(id);
         drop(removed);
     }
 
-    /// Arms the timer of a pending operation (replacing the slot's previous one).
+    /// Arms the timer of a pending operation (replacing the slot's previous
+    /// one) of a registered source: O(1), no allocation once the slot's heap
+    /// entry exists.
     pub(crate) fn arm(&self, id: u64, slot: Slot, deadline: Instant) {
-        let kind = TimerKind::Op(id, slot as u8);
-        let mut inner = lock(&self.inner);
-        inner.disarm(id, slot as u8);
-        inner.timer_seq += 1;
-        let key = (deadline, inner.timer_seq);
-        inner.timers.insert(key, kind);
-        inner.armed.insert((id, slot as u8), key);
+        lock(&self.inner).arm(id, slot as u8, deadline);
     }
 
     /// Reports `token` as finished.
@@ -230,10 +417,15 @@ impl EventLoop {
 
     /// Completes `token` after `dur` (the scheduler's sleep).
     pub fn sleep(&self, token: u64, dur: Duration) {
+        let deadline = Instant::now() + dur;
         let mut inner = lock(&self.inner);
-        inner.timer_seq += 1;
-        let key = (Instant::now() + dur, inner.timer_seq);
-        inner.timers.insert(key, TimerKind::Sleep(token));
+        inner.seq += 1;
+        let seq = inner.seq;
+        inner
+            .heap
+            .push(Reverse((deadline, seq, TimerKind::Sleep(token))));
+        inner.sleeps += 1;
+        inner.live += 1;
     }
 
     /// Reports `token` as finished on the next wait (any thread).
@@ -252,105 +444,124 @@ impl EventLoop {
         }
     }
 
-    /// Time until the next timer, Some(ZERO) when completions are ready, None
-    /// when nothing is scheduled.
+    /// Time until the earliest armed timer or sleep, Some(ZERO) when
+    /// completions are ready, None when nothing is scheduled.
     pub fn next_timeout(&self) -> Option<Duration> {
-        let inner = lock(&self.inner);
+        let mut inner = lock(&self.inner);
         if !inner.ready.is_empty() {
             return Some(Duration::ZERO);
         }
         inner
-            .timers
-            .first_key_value()
-            .map(|((d, _), _)| d.saturating_duration_since(Instant::now()))
+            .settle()
+            .map(|d| d.saturating_duration_since(Instant::now()))
     }
 
     /// Number of operations and sleeps the loop is tracking.
     pub fn pending(&self) -> usize {
         let inner = lock(&self.inner);
-        inner.ready.len() + inner.timers.len()
+        inner.ready.len() + inner.armed + inner.sleeps
     }
 
     /// Waits up to `timeout` (None = forever) for finished operations and
     /// writes their tokens into `out`; returns how many. Returns early with 0
     /// only when the timeout expires.
     pub fn wait(&self, out: &mut [u64], timeout: Option<Duration>) -> usize {
-        let deadline = timeout.map(|t| Instant::now() + t);
-        let mut events = [libc::epoll_event { events: 0, u64: 0 }; MAX_EVENTS];
+        if out.is_empty() {
+            return 0;
+        }
+        let mut now = Instant::now();
+        let deadline = timeout.map(|t| now + t);
+        // Written by epoll_wait before being read; left uninitialised
+        // (zeroing 3 KiB per wait was the loop's largest per-call cost).
+        let mut events = [const { MaybeUninit::<libc::epoll_event>::uninit() }; MAX_EVENTS];
         loop {
-            let n = self.take_ready(out);
-            if n > 0 || out.is_empty() {
-                return n;
-            }
-            if deadline.is_none()
-                && let Some(src) = self.solo_candidate()
-                && src.solo(self)
-            {
-                continue;
-            }
-            let now = Instant::now();
-            let mut until = deadline.map(|d| d.saturating_duration_since(now));
-            if let Some(t) = self.next_timer_in(now) {
-                until = Some(until.map_or(t, |u| u.min(t)));
-            }
-            let ms = match until {
-                None => -1,
-                Some(d) => {
-                    let ms = d.as_micros().div_ceil(1000);
-                    ms.min(i32::MAX as u128) as i32
+            let (timer, solo) = {
+                let mut inner = lock(&self.inner);
+                let n = inner.take_ready(out);
+                if n > 0 {
+                    return n;
                 }
+                // Waking at an entry that turns out unused only costs a loop.
+                let timer = inner.earliest_bound();
+                let solo = if timeout == Some(Duration::ZERO) {
+                    None
+                } else {
+                    self.solo_candidate(&inner)
+                        .map(|s| (s, if inner.sleeps > 0 { timer } else { None }))
+                };
+                (timer, solo)
             };
-            // SAFETY: events is a valid buffer of MAX_EVENTS entries.
-            let got =
-                unsafe { libc::epoll_wait(self.epfd, events.as_mut_ptr(), MAX_EVENTS as i32, ms) };
-            if got > 0 {
-                for ev in &events[..got as usize] {
+            let until = match (deadline, timer) {
+                (Some(d), Some(t)) => Some(d.min(t)),
+                (d, t) => d.or(t),
+            };
+            // Nothing due yet: the solo path may wait instead of epoll_wait.
+            let waited = until.is_none_or(|u| u > now)
+                && solo.is_some_and(|(src, sleep)| {
+                    let limit = match (deadline, sleep) {
+                        (Some(d), Some(s)) => Some(d.min(s)),
+                        (d, s) => d.or(s),
+                    };
+                    src.solo(self, limit)
+                });
+            if !waited {
+                let ms = match until {
+                    None => -1,
+                    Some(u) => {
+                        let ms = u.saturating_duration_since(now).as_micros().div_ceil(1000);
+                        ms.min(i32::MAX as u128) as i32
+                    }
+                };
+                // SAFETY: events is a writable buffer of MAX_EVENTS entries.
+                let got = unsafe {
+                    libc::epoll_wait(self.epfd, events.as_mut_ptr().cast(), MAX_EVENTS as i32, ms)
+                };
+                for ev in events.iter().take(got.max(0) as usize) {
+                    // SAFETY: epoll_wait initialised the first `got` entries.
+                    let ev = unsafe { ev.assume_init() };
                     self.dispatch(ev.u64, ev.events);
                 }
             }
-            self.fire_timers();
-            let n = self.take_ready(out);
-            if n > 0 {
-                return n;
+            now = Instant::now();
+            let due = {
+                let mut inner = lock(&self.inner);
+                let due = inner.earliest_bound().is_some_and(|d| d <= now);
+                let n = if due { 0 } else { inner.take_ready(out) };
+                if n > 0 {
+                    return n;
+                }
+                due
+            };
+            if due {
+                self.fire_timers(now);
+                let n = lock(&self.inner).take_ready(out);
+                if n > 0 {
+                    return n;
+                }
             }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
+            if deadline.is_some_and(|d| now >= d) {
                 return 0;
             }
         }
     }
 
     /// The source whose single pending receive is all the loop waits for:
-    /// nothing ready, nothing posted, one armed operation timer (a read) and
-    /// no other timer (sleep) that could be due sooner.
-    fn solo_candidate(&self) -> Option<Arc<dyn Source>> {
-        if !self.solo_ok.load(Ordering::Relaxed) || self.wake_pending.load(Ordering::Acquire) {
+    /// nothing ready (checked by the caller), nothing posted, and one armed
+    /// operation timer, a read's. Sleeps may be armed: they bound the wait.
+    fn solo_candidate(&self, inner: &Inner) -> Option<Arc<dyn Source>> {
+        if !self.solo_ok.load(Ordering::Relaxed)
+            || self.wake_pending.load(Ordering::Acquire)
+            || inner.armed != 1
+        {
             return None;
         }
-        let inner = lock(&self.inner);
-        if !inner.ready.is_empty() || inner.armed.len() != 1 || inner.timers.len() != 1 {
-            return None;
-        }
-        let (&(id, slot), _) = inner.armed.iter().next()?;
+        let (id, slot) = inner.last_armed;
         if slot != Slot::Read as u8 {
             return None;
         }
-        inner.socks.get(&id).cloned()
-    }
-
-    fn take_ready(&self, out: &mut [u64]) -> usize {
-        let mut inner = lock(&self.inner);
-        let n = inner.ready.len().min(out.len());
-        for slot in out.iter_mut().take(n) {
-            *slot = inner.ready.pop_front().unwrap_or_default();
-        }
-        n
-    }
-
-    fn next_timer_in(&self, now: Instant) -> Option<Duration> {
-        lock(&self.inner)
-            .timers
-            .first_key_value()
-            .map(|((d, _), _)| d.saturating_duration_since(now))
+        let reg = inner.socks.get(&id)?;
+        reg.timers[slot as usize].armed?;
+        Some(Arc::clone(&reg.src))
     }
 
     fn dispatch(&self, data: u64, events: u32) {
@@ -365,7 +576,10 @@ impl EventLoop {
             }
             return;
         }
-        let sock = lock(&self.inner).socks.get(&data).cloned();
+        let sock = lock(&self.inner)
+            .socks
+            .get(&data)
+            .map(|r| Arc::clone(&r.src));
         if let Some(sock) = sock {
             let err = events & (libc::EPOLLERR | libc::EPOLLHUP) as u32 != 0;
             let readable = err || events & (libc::EPOLLIN | libc::EPOLLRDHUP) as u32 != 0;
@@ -374,34 +588,39 @@ impl EventLoop {
         }
     }
 
-    fn fire_timers(&self) {
-        let now = Instant::now();
+    /// Fires every timer due at `now`, none earlier than its deadline.
+    fn fire_timers(&self, now: Instant) {
         loop {
-            let kind = {
+            let (sock, slot) = {
                 let mut inner = lock(&self.inner);
-                match inner.timers.first_key_value() {
-                    Some(((d, _), _)) if *d <= now => {}
+                if inner.earliest_bound().is_none_or(|d| d > now) {
+                    return;
+                }
+                match inner.settle() {
+                    Some(d) if d <= now => {}
                     _ => return,
                 }
-                let Some((_, kind)) = inner.timers.pop_first() else {
+                let Some(Reverse((_, _, kind))) = inner.heap.pop() else {
                     return;
                 };
+                inner.live -= 1;
                 match kind {
                     TimerKind::Sleep(token) => {
+                        inner.sleeps -= 1;
                         inner.ready.push_back(token);
                         continue;
                     }
                     TimerKind::Op(id, slot) => {
-                        inner.armed.remove(&(id, slot));
-                        inner.socks.get(&id).cloned().map(|s| (s, slot))
+                        // settle() left a live entry with armed == deadline.
+                        let Some(reg) = inner.socks.get_mut(&id) else {
+                            continue;
+                        };
+                        reg.timers[slot as usize] = OpTimer::default();
+                        let src = Arc::clone(&reg.src);
+                        inner.armed -= 1;
+                        (src, slot_of(slot))
                     }
                 }
-            };
-            let Some((sock, slot)) = kind else { continue };
-            let slot = if slot == Slot::Read as u8 {
-                Slot::Read
-            } else {
-                Slot::Write
             };
             let id = sock.id();
             if let Some(later) = sock.on_timer(self, slot) {
@@ -418,5 +637,174 @@ impl Drop for EventLoop {
             libc::close(self.epfd);
             libc::close(self.wakefd);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicU64;
+
+    /// A source with no fd: records when its timers fire.
+    struct Probe {
+        id: u64,
+        fired: Mutex<Vec<(Slot, Instant)>>,
+    }
+
+    static NEXT: AtomicU64 = AtomicU64::new(1 << 40);
+
+    fn probe(lp: &EventLoop) -> Arc<Probe> {
+        let p = Arc::new(Probe {
+            id: NEXT.fetch_add(1, Ordering::Relaxed),
+            fired: Mutex::new(Vec::new()),
+        });
+        lp.hold(Arc::clone(&p) as Arc<dyn Source>);
+        p
+    }
+
+    impl Source for Probe {
+        fn id(&self) -> u64 {
+            self.id
+        }
+        fn on_ready(self: Arc<Self>, _: &EventLoop, _: bool, _: bool) {}
+        fn on_timer(self: Arc<Self>, lp: &EventLoop, slot: Slot) -> Option<Instant> {
+            lock(&self.fired).push((slot, Instant::now()));
+            lp.complete(self.id * 2 + slot as u64);
+            None
+        }
+    }
+
+    /// Bounds of `next_timeout` for a deadline `d`, taken around the call.
+    fn assert_next(lp: &EventLoop, d: Instant) {
+        let before = Instant::now();
+        let t = lp.next_timeout().expect("a timer");
+        let after = Instant::now();
+        assert!(t <= d.saturating_duration_since(before), "{t:?} past {d:?}");
+        assert!(
+            t >= d.saturating_duration_since(after),
+            "{t:?} before {d:?}"
+        );
+    }
+
+    fn drain(lp: &EventLoop, n: usize) -> Vec<u64> {
+        let end = Instant::now() + Duration::from_secs(20);
+        let mut got = Vec::new();
+        let mut buf = [0u64; 64];
+        while got.len() < n {
+            assert!(Instant::now() < end, "timers never fired: {got:?}");
+            let k = lp.wait(&mut buf, Some(Duration::from_secs(1)));
+            got.extend_from_slice(&buf[..k]);
+        }
+        got
+    }
+
+    #[test]
+    fn solo_timeout_stays_under_the_bound_and_sticks() {
+        assert_eq!(solo_timeout_ms(Duration::from_millis(11), 0), None);
+        let t = solo_timeout_ms(Duration::from_secs(10), 0).unwrap();
+        assert!(t > 0 && t + t / 8 + 10 <= 10_000, "{t}");
+        // Kept while it fits and is not much shorter: no setsockopt per call.
+        assert_eq!(solo_timeout_ms(Duration::from_millis(9_999), t), Some(t));
+        assert_eq!(solo_timeout_ms(Duration::from_millis(9_997), t), Some(t));
+        assert_eq!(solo_timeout_ms(Duration::from_secs(60), t), Some(52_490));
+        assert!(solo_timeout_ms(Duration::from_millis(100), t).unwrap() < 100);
+    }
+
+    #[test]
+    fn many_timers_armed_and_cancelled() {
+        let lp = EventLoop::new().unwrap();
+        let base = Instant::now() + Duration::from_millis(200);
+        let probes: Vec<_> = (0..300).map(|_| probe(&lp)).collect();
+        // Arm every read and write timer, then re-arm them (later and
+        // earlier) and cancel all but a few, in scrambled order.
+        for (i, p) in probes.iter().enumerate() {
+            let d = base + Duration::from_millis(((i * 7919) % 300) as u64);
+            lp.arm(p.id, Slot::Read, d + Duration::from_secs(5));
+            lp.arm(p.id, Slot::Write, d);
+            lp.arm(p.id, Slot::Read, d);
+        }
+        let mut live = Vec::new();
+        for (i, p) in probes.iter().enumerate() {
+            let d = base + Duration::from_millis(((i * 7919) % 300) as u64);
+            if i % 50 == 7 {
+                live.push((p.id, Slot::Read, d));
+                lp.complete_op(p.id, Slot::Write, 0);
+            } else {
+                lp.complete_op(p.id, Slot::Read, 0);
+                lp.complete_op(p.id, Slot::Write, 0);
+            }
+        }
+        let mut buf = [0u64; 1024];
+        assert_eq!(lp.wait(&mut buf, Some(Duration::ZERO)), 600 - live.len());
+        assert_eq!(lp.pending(), live.len());
+        let first = live.iter().map(|l| l.2).min().unwrap();
+        assert_next(&lp, first);
+        // A sleep due sooner is the earliest; cancelled timers never fire,
+        // live ones never early.
+        let sleep_at = Instant::now() + Duration::from_millis(50);
+        lp.sleep(1, Duration::from_millis(50));
+        assert!(lp.next_timeout().unwrap() <= Duration::from_millis(50));
+        let got = drain(&lp, live.len() + 1);
+        assert_eq!(got[0], 1, "the sleep is due first");
+        assert!(Instant::now() >= sleep_at);
+        for p in &probes {
+            let fired = lock(&p.fired);
+            match live.iter().find(|l| l.0 == p.id) {
+                None => assert!(fired.is_empty(), "a cancelled timer fired"),
+                Some(&(_, slot, d)) => {
+                    assert_eq!(fired.len(), 1);
+                    assert_eq!(fired[0].0, slot);
+                    assert!(fired[0].1 >= d, "fired early");
+                }
+            }
+        }
+        assert_eq!(lp.pending(), 0);
+        assert_eq!(lp.next_timeout(), None);
+    }
+
+    #[test]
+    fn rearming_earlier_and_forgetting_leave_no_heap_behind() {
+        let lp = EventLoop::new().unwrap();
+        let far = Instant::now() + Duration::from_secs(3600);
+        let p = probe(&lp);
+        for i in 0..10_000u64 {
+            // Each re-arm is earlier than the queued entry: a new entry.
+            lp.arm(p.id, Slot::Read, far - Duration::from_millis(i));
+        }
+        for _ in 0..1_000 {
+            let q = probe(&lp);
+            lp.arm(q.id, Slot::Read, far);
+            lp.forget(q.id, -1);
+        }
+        {
+            let inner = lock(&lp.inner);
+            assert!(
+                inner.heap.len() <= 2 * inner.live + 64,
+                "{}",
+                inner.heap.len()
+            );
+            assert_eq!(inner.armed, 1);
+        }
+        assert_next(&lp, far - Duration::from_millis(9_999));
+        lp.complete_op(p.id, Slot::Read, 0);
+        let mut buf = [0u64; 4];
+        assert_eq!(lp.wait(&mut buf, Some(Duration::ZERO)), 1);
+        assert_eq!(lp.next_timeout(), None);
+        assert_eq!(lp.pending(), 0);
+    }
+
+    #[test]
+    fn a_rearmed_timer_fires_at_its_new_deadline_only() {
+        let lp = EventLoop::new().unwrap();
+        let p = probe(&lp);
+        let now = Instant::now();
+        lp.arm(p.id, Slot::Read, now + Duration::from_millis(20));
+        lp.arm(p.id, Slot::Read, now + Duration::from_millis(120));
+        assert_next(&lp, now + Duration::from_millis(120));
+        let got = drain(&lp, 1);
+        assert_eq!(got, [p.id * 2]);
+        let fired = lock(&p.fired);
+        assert_eq!(fired.len(), 1);
+        assert!(fired[0].1 >= now + Duration::from_millis(120));
     }
 }

@@ -41,8 +41,9 @@ pub extern "C" fn cosocket_loop_fd(lp: *mut cosocket_loop) -> i32 {
     guard_or(-1, || LOOPS.get(lp).map_or(-1, |l| l.fd()))
 }
 
-/// Milliseconds until the loop's next timer (0 when completions are ready),
-/// or -1 when nothing is scheduled (or for a bad handle).
+/// Milliseconds until the earliest deadline of a pending operation or
+/// sleep, rounded up (0 when completions are ready), or -1 when nothing is
+/// scheduled (or for a bad handle).
 #[unsafe(no_mangle)]
 pub extern "C" fn cosocket_loop_timeout(lp: *mut cosocket_loop) -> i64 {
     guard_or(-1, || {
@@ -59,10 +60,12 @@ pub extern "C" fn cosocket_loop_timeout(lp: *mut cosocket_loop) -> i64 {
 /// `cap` tokens of finished operations into `tokens`, the count into
 /// `*n_out`. Waits up to `timeout_ms` (-1 forever, 0 just polls; other
 /// negative values are INVALID_ARGUMENT) when none is ready yet; OK with
-/// `*n_out == 0` means the timeout expired. With -1 and a single pending
-/// receive (no other timer, nothing ready, and no `cosocket_loop_post` ever
-/// made on this loop), the wait is a blocking recv on that socket: the same
-/// results, two syscalls per round trip.
+/// `*n_out == 0` means the timeout expired. When a single receive is all
+/// the loop waits for (no other operation pending, nothing ready, and no
+/// `cosocket_loop_post` ever made on this loop) and `timeout_ms` is not 0,
+/// the wait is a blocking recv on that socket bounded by the earlier of the
+/// timeout, the receive's deadline and any sleep: the same results, two
+/// syscalls per round trip.
 #[unsafe(no_mangle)]
 pub extern "C" fn cosocket_loop_wait(
     lp: *mut cosocket_loop,

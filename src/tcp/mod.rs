@@ -364,12 +364,12 @@ impl Source for Tcp {
         Tcp::id(self)
     }
 
-    fn solo(self: Arc<Self>, lp: &EventLoop) -> bool {
+    fn solo(self: Arc<Self>, lp: &EventLoop, limit: Option<std::time::Instant>) -> bool {
         let s = self.state.get();
         if s & (state::CONNECTING | state::RESOLVING) != 0 || s & state::READING == 0 {
             return false;
         }
-        self.solo_read(lp)
+        self.solo_read(lp, limit)
     }
 
     /// Drives pending operations after readiness.

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::{Slot, Start, Tcp, lock, sys};
 use crate::error::Error;
-use crate::event_loop::EventLoop;
+use crate::event_loop::{EventLoop, solo_timeout_ms};
 use crate::receive::{self, Pattern, RecvBuf, ScanState, Span, Step, Until};
 
 /// A receiveuntil iterator, shareable with a loop while its call is pending.
@@ -163,18 +163,30 @@ enum Progress {
     WouldBlock(bool),
 }
 
-/// Runs the engine, reading as needed. Blocking mode waits in recv bounded by
-/// SO_RCVTIMEO (an EAGAIN then means the read timeout expired).
+/// How [`progress`] waits for bytes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    /// Non-blocking recv calls; EAGAIN gives `WouldBlock`.
+    Never,
+    /// Blocking recv calls bounded by SO_RCVTIMEO = this many ms (set
+    /// here); an EAGAIN means the read timeout expired.
+    Timeout(u32),
+    /// At most one blocking recv, bounded by SO_RCVTIMEO as already set
+    /// (the loop's solo path); then, or on EAGAIN, `WouldBlock`.
+    Once,
+}
+
+/// Runs the engine, reading as needed (see [`Wait`]).
 fn progress(
     fd: i32,
     rd: &mut Reader,
     op: &mut Op,
-    blocking: bool,
-    timeout_ms: u32,
+    wait: Wait,
     hint: &AtomicBool,
     mut may_skip: bool,
 ) -> Progress {
     let mut progressed = false;
+    let blocking = wait != Wait::Never;
     loop {
         match rd.step(op) {
             Step::Pending => {}
@@ -182,13 +194,18 @@ fn progress(
             Step::Finished => return Progress::Done(Got::Finished, false),
             Step::Closed(s) => return Progress::Done(Got::Failed(Error::CLOSED, Some(s)), true),
         }
+        if wait == Wait::Once && progressed {
+            return Progress::WouldBlock(true);
+        }
         let want = rd.want(op);
-        if blocking && rd.rcvtimeo != timeout_ms {
-            if let Err(e) = sys::set_io_timeout(fd, libc::SO_RCVTIMEO, timeout_ms) {
+        if let Wait::Timeout(ms) = wait
+            && rd.rcvtimeo != ms
+        {
+            if let Err(e) = sys::set_io_timeout(fd, libc::SO_RCVTIMEO, ms) {
                 let s = rd.partial(op);
                 return Progress::Done(Got::Failed(Error::errno(e), Some(s)), true);
             }
-            rd.rcvtimeo = timeout_ms;
+            rd.rcvtimeo = ms;
         }
         if may_skip && rd.tls.is_none() && !hint.load(Ordering::Acquire) {
             // Starting an async receive: the last read drained the kernel and
@@ -225,7 +242,7 @@ fn progress(
         match got {
             Ok(0) => rd.eof = true,
             Ok(_) => progressed = true,
-            Err(libc::EAGAIN) if blocking => {
+            Err(libc::EAGAIN) if matches!(wait, Wait::Timeout(_)) => {
                 let s = rd.partial(op);
                 return Progress::Done(Got::Failed(Error::TIMEOUT, Some(s)), false);
             }
@@ -297,8 +314,7 @@ impl Tcp {
             fd,
             &mut rd,
             &mut op,
-            true,
-            timeout,
+            Wait::Timeout(timeout),
             &self.maybe_readable,
             false,
         ) {
@@ -333,7 +349,14 @@ impl Tcp {
         };
         let mut rd = lock(&self.rd);
         let fd = self.fd();
-        match progress(fd, &mut rd, &mut op, false, 0, &self.maybe_readable, true) {
+        match progress(
+            fd,
+            &mut rd,
+            &mut op,
+            Wait::Never,
+            &self.maybe_readable,
+            true,
+        ) {
             Progress::Done(got, close) => {
                 rd.finish(&op);
                 let out = self.outcome(&rd, got);
@@ -384,8 +407,7 @@ impl Tcp {
                 fd,
                 &mut rd,
                 &mut p.op,
-                false,
-                0,
+                Wait::Never,
                 &self.maybe_readable,
                 false,
             ) {
@@ -411,19 +433,18 @@ impl Tcp {
         None
     }
 
-    /// The loop's solo path: finish the pending receive with blocking recv
-    /// calls on the loop's thread, each bounded by the read timeout (the
-    /// inactivity semantics of a blocking receive). Declines when the
-    /// operation started long enough ago that a full timeout would overrun
-    /// its deadline noticeably.
-    pub(super) fn solo_read(self: &Arc<Self>, lp: &EventLoop) -> bool {
-        const SLACK: Duration = Duration::from_millis(5);
+    /// The loop's solo path (see `Source::solo`): wait for the pending
+    /// receive in blocking recv calls on the loop's thread, each bounded by
+    /// the time left before the earlier of its deadline (re-armed on
+    /// progress, the inactivity timeout) and `limit`. Finishes the receive
+    /// as `drive_read` would, "timeout" only once its deadline has passed;
+    /// returns with it still pending when `limit` comes first. False when
+    /// it declined without waiting.
+    pub(super) fn solo_read(self: &Arc<Self>, lp: &EventLoop, limit: Option<Instant>) -> bool {
         let mut rd = lock(&self.rd);
-        let timeout = self.read_timeout_ms();
-        let full = Duration::from_millis(timeout as u64);
-        match rd.pending.as_ref() {
-            Some(p) if p.deadline + SLACK >= Instant::now() + full => {}
-            _ => return false,
+        // A TLS record may need several recv calls: only when no other bound applies.
+        if rd.tls.is_some() && limit.is_some() {
+            return false;
         }
         let fd = self.fd();
         if self.ensure_blocking(fd).is_err() {
@@ -432,23 +453,54 @@ impl Tcp {
         let Some(mut p) = rd.pending.take() else {
             return false;
         };
-        let res = match progress(
-            fd,
-            &mut rd,
-            &mut p.op,
-            true,
-            timeout,
-            &self.maybe_readable,
-            false,
-        ) {
-            Progress::Done(g, c) => (g, c),
-            Progress::WouldBlock(_) => unreachable!("blocking reads never report EAGAIN"),
+        let mut waited = false;
+        let done = loop {
+            let now = Instant::now();
+            let bound = limit.map_or(p.deadline, |l| l.min(p.deadline));
+            let left = bound.saturating_duration_since(now);
+            let Some(ms) = solo_timeout_ms(left, rd.rcvtimeo as u64) else {
+                break None;
+            };
+            let ms = ms.min(u32::MAX as u64) as u32;
+            if ms != rd.rcvtimeo {
+                if let Err(e) = sys::set_io_timeout(fd, libc::SO_RCVTIMEO, ms) {
+                    let s = rd.partial(&mut p.op);
+                    break Some((Got::Failed(Error::errno(e), Some(s)), true));
+                }
+                rd.rcvtimeo = ms;
+            }
+            waited = true;
+            match progress(
+                fd,
+                &mut rd,
+                &mut p.op,
+                Wait::Once,
+                &self.maybe_readable,
+                false,
+            ) {
+                Progress::Done(g, c) => break Some((g, c)),
+                Progress::WouldBlock(true) => {
+                    p.deadline =
+                        Instant::now() + Duration::from_millis(self.read_timeout_ms() as u64);
+                }
+                Progress::WouldBlock(false) => {
+                    if Instant::now() >= p.deadline {
+                        let s = rd.partial(&mut p.op);
+                        break Some((Got::Failed(Error::TIMEOUT, Some(s)), false));
+                    }
+                }
+            }
         };
-        rd.finish(&p.op);
-        rd.result = Some(res);
-        drop(rd);
-        lp.complete_op(self.id(), Slot::Read, p.token);
-        true
+        match done {
+            Some(res) => {
+                rd.finish(&p.op);
+                rd.result = Some(res);
+                drop(rd);
+                lp.complete_op(self.id(), Slot::Read, p.token);
+            }
+            None => rd.pending = Some(p),
+        }
+        waited
     }
 
     /// Fetches a finished async receive (ends the read operation).

@@ -3,12 +3,12 @@
 
 use std::io::IoSlice;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::state::BROKEN;
 use super::{MAX_DATAGRAM, Slot, Start, Udp, lock, sys};
 use crate::error::{Error, Result};
-use crate::event_loop::EventLoop;
+use crate::event_loop::{EventLoop, solo_timeout_ms};
 
 /// A received datagram: pointer + length into the socket's own buffer,
 /// valid until the next call on the socket.
@@ -204,32 +204,44 @@ impl Udp {
     }
 
     /// The loop's solo path (see `Source::solo`): the pending receive is all
-    /// the loop waits for, so wait for the datagram in a blocking recv
-    /// bounded by the read timeout. Declines when the receive started long
-    /// enough ago that a full timeout would overrun its deadline noticeably.
-    pub(super) fn solo_read(&self, lp: &EventLoop) -> bool {
-        const SLACK: Duration = Duration::from_millis(5);
+    /// the loop waits for, so wait for the datagram in blocking recv calls,
+    /// each bounded by the time left before the earlier of its deadline and
+    /// `limit`. "timeout" only once the deadline has passed; still pending
+    /// when `limit` comes first. False when it declined without waiting.
+    pub(super) fn solo_read(&self, lp: &EventLoop, limit: Option<Instant>) -> bool {
         let mut rd = lock(&self.rd);
-        let ms = self.read_timeout_ms();
-        let full = Duration::from_millis(ms.max(0) as u64);
-        match rd.pending.as_ref() {
-            Some(p) if p.deadline + SLACK >= Instant::now() + full => {}
-            _ => return false,
-        }
-        let fd = self.fd();
-        if rd.rcvtimeo != ms {
-            if sys::set_rcvtimeo(fd, ms).is_err() {
-                return false;
-            }
-            rd.rcvtimeo = ms;
-        }
-        let Some(p) = rd.pending.take() else {
+        let Some(p) = rd.pending.as_ref() else {
             return false;
         };
-        let res = match sys::recv(fd, rd.room(p.size), false) {
-            Ok(n) => Ok(n),
-            Err(libc::EAGAIN) => Err(Error::TIMEOUT),
-            Err(e) => Err(recv_error(e)),
+        let (deadline, size) = (p.deadline, p.size);
+        let bound = limit.map_or(deadline, |l| l.min(deadline));
+        let fd = self.fd();
+        let mut waited = false;
+        let res = loop {
+            let left = bound.saturating_duration_since(Instant::now());
+            let Some(ms) = solo_timeout_ms(left, rd.rcvtimeo.max(0) as u64) else {
+                return waited;
+            };
+            let ms = ms.min(i64::MAX as u64) as i64;
+            if rd.rcvtimeo != ms {
+                if let Err(e) = sys::set_rcvtimeo(fd, ms) {
+                    break Err(recv_error(e));
+                }
+                rd.rcvtimeo = ms;
+            }
+            waited = true;
+            match sys::recv(fd, rd.room(size), false) {
+                Ok(n) => break Ok(n),
+                Err(libc::EAGAIN) => {
+                    if Instant::now() >= deadline {
+                        break Err(Error::TIMEOUT);
+                    }
+                }
+                Err(e) => break Err(recv_error(e)),
+            }
+        };
+        let Some(p) = rd.pending.take() else {
+            return waited;
         };
         rd.result = Some(res);
         drop(rd);
