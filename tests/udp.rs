@@ -1017,3 +1017,41 @@ fn solo_finite_wait_keeps_the_receive_pending_then_times_out() {
     assert_eq!(err(u.take_read_result().unwrap()), "timeout");
     peer.join();
 }
+
+/// A UDP `setpeername` resolving a name posts back from another thread with
+/// no loop timer armed. While it is outstanding the loop must not take the
+/// solo path for another socket's parked receive (a blocking recv that the
+/// post could not wake): the resolution completes long before that read's
+/// 30 s timeout.
+#[test]
+fn a_name_resolution_is_not_stuck_behind_a_solo_receive() {
+    let silent = Peer::start("127.0.0.1", |s| {
+        let mut buf = [0u8; 16];
+        // Swallow the ping; never answer (the receive below stays parked).
+        let _ = s.recv_from(&mut buf);
+        std::thread::sleep(Duration::from_millis(50));
+        Vec::new()
+    });
+    let lp = EventLoop::new().unwrap();
+    let reader = Arc::new(udp(30_000));
+    silent.connect(&reader);
+    reader.send(&[IoSlice::new(b"ping")]).unwrap();
+    assert!(matches!(reader.receive_start(&lp, 1, 100), Start::Pending));
+    let named = Arc::new(udp(30_000));
+    let t0 = Instant::now();
+    match named.setpeername_start(&lp, 2, b"localhost", Some(9)) {
+        Start::Pending => {
+            let mut out = [0u64; 4];
+            let n = lp.wait(&mut out, Some(Duration::from_secs(25)));
+            assert_eq!(&out[..n], &[2], "the resolution, not the read timeout");
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "the wait blocked behind the parked receive"
+            );
+            named.take_peer_result().unwrap().unwrap();
+        }
+        Start::Done(r) => r.unwrap(), // resolved at once: nothing to check
+    }
+    reader.abort();
+    silent.join();
+}

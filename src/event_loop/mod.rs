@@ -15,7 +15,7 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::mem::MaybeUninit;
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
@@ -268,6 +268,21 @@ pub struct EventLoop {
     /// No `post_token` was ever made: nobody outside the loop's thread
     /// expects a waiting `wait` to wake, so the solo path may block in recv.
     solo_ok: AtomicBool,
+    /// Work running off the loop's thread that will post back without an
+    /// armed timer of its own (a UDP peer's name resolution): while any is
+    /// outstanding the solo path stays off, since a post cannot wake a recv.
+    outside: Arc<AtomicUsize>,
+}
+
+/// Counts one piece of outside work for [`EventLoop::outside_work`] while
+/// alive; move it into the task and let it drop after the task posted (or
+/// when the task is aborted).
+pub(crate) struct OutsideWork(Arc<AtomicUsize>);
+
+impl Drop for OutsideWork {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -326,6 +341,7 @@ impl EventLoop {
             posted: Mutex::new(Vec::new()),
             wake_pending: AtomicBool::new(false),
             solo_ok: AtomicBool::new(true),
+            outside: Arc::new(AtomicUsize::new(0)),
         }))
     }
 
@@ -432,6 +448,16 @@ impl EventLoop {
     pub fn post_token(&self, token: u64) {
         self.solo_ok.store(false, Ordering::Relaxed);
         self.post(Box::new(move |lp: &EventLoop| lp.complete(token)));
+    }
+
+    /// Marks work started off the loop's thread that will [`post`] back
+    /// with no armed timer on this loop: the solo path stays off until the
+    /// returned guard drops.
+    ///
+    /// [`post`]: EventLoop::post
+    pub(crate) fn outside_work(&self) -> OutsideWork {
+        self.outside.fetch_add(1, Ordering::AcqRel);
+        OutsideWork(Arc::clone(&self.outside))
     }
 
     /// Runs `f` on the loop's thread during its next wait (any thread).
@@ -550,6 +576,7 @@ impl EventLoop {
     /// operation timer, a read's. Sleeps may be armed: they bound the wait.
     fn solo_candidate(&self, inner: &Inner) -> Option<Arc<dyn Source>> {
         if !self.solo_ok.load(Ordering::Relaxed)
+            || self.outside.load(Ordering::Acquire) != 0
             || self.wake_pending.load(Ordering::Acquire)
             || inner.armed != 1
         {

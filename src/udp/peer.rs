@@ -246,7 +246,12 @@ impl Udp {
                 let weak_me = Arc::downgrade(self);
                 let weak = lp.weak();
                 let (n, ms) = (name.clone(), self.read_timeout_ms());
+                // Both tasks post back with no armed loop timer: keep the
+                // loop's solo path (a blocking recv a post cannot wake) off
+                // until each has posted or been aborted.
+                let busy = lp.outside_work();
                 let timer = rt.spawn(async move {
+                    let _busy = busy;
                     let ms = ms.clamp(1, u32::MAX as i64) as u64;
                     tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
                     if let (Some(me), Some(lp)) = (weak_me.upgrade(), weak.upgrade()) {
@@ -263,6 +268,7 @@ impl Udp {
                 }
                 let me = Arc::clone(self);
                 let weak = lp.weak();
+                let busy = lp.outside_work();
                 rt.spawn_blocking(move || {
                     let res = resolve(&name, p).map(|v| v[0]);
                     if let Some(lp) = weak.upgrade() {
@@ -270,6 +276,7 @@ impl Udp {
                             me.on_resolved(lp, generation, res)
                         }));
                     }
+                    drop(busy); // after the post: its wake-up is pending now
                 });
                 return Start::Pending;
             }
