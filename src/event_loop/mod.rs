@@ -51,8 +51,11 @@ pub(crate) trait Source: Send + Sync {
     /// another timer). When the operation's deadline passes it finishes with
     /// "timeout"; when only `limit` passes it stays pending, as after an
     /// epoll_wait that timed out. Returns false when it declined without
-    /// waiting (then the loop polls).
-    fn solo(self: Arc<Self>, _lp: &EventLoop, _limit: Option<Instant>) -> bool {
+    /// waiting (then the loop polls). `now` is the loop's clock reading
+    /// taken just before (no user code in between): bounds computed from it
+    /// are at most that much later, never earlier, and the solo timeouts
+    /// keep milliseconds of margin; expiry is always checked on a fresh one.
+    fn solo(self: Arc<Self>, _lp: &EventLoop, _limit: Option<Instant>, _now: Instant) -> bool {
         false
     }
 }
@@ -528,7 +531,7 @@ impl EventLoop {
                         (Some(d), Some(s)) => Some(d.min(s)),
                         (d, s) => d.or(s),
                     };
-                    src.solo(self, limit)
+                    src.solo(self, limit, now)
                 });
             if !waited {
                 let ms = match until {

@@ -74,6 +74,14 @@ pub struct Tcp {
     maybe_readable: std::sync::atomic::AtomicBool,
     wr: Mutex<write::Writer>,
     meta: Mutex<Meta>,
+    /// Mirror of `Meta::watcher` for [`Tcp::watch`]'s lock-free check: the
+    /// loop's address (0: none) and the fd registered. Written only under
+    /// the meta lock (address cleared first, set last, see
+    /// [`Tcp::publish_watcher`]); the address cannot be reused by another
+    /// loop while `Meta::watcher` holds its `Weak` (which keeps the
+    /// allocation).
+    watch_loop: std::sync::atomic::AtomicUsize,
+    watch_fd: AtomicI32,
     /// TLS settings and the async handshake (not touched by plain I/O).
     tls: Mutex<tls::TlsSlot>,
 }
@@ -121,6 +129,8 @@ impl Tcp {
             maybe_readable: std::sync::atomic::AtomicBool::new(true),
             wr: Mutex::new(write::Writer::default()),
             meta: Mutex::new(Meta::default()),
+            watch_loop: std::sync::atomic::AtomicUsize::new(0),
+            watch_fd: AtomicI32::new(-1),
             tls: Mutex::new(tls::TlsSlot::default()),
         }
     }
@@ -289,13 +299,43 @@ impl Tcp {
             .map(|e| (e.as_str().as_ptr(), e.as_str().len()))
     }
 
+    /// Mirrors `m.watcher` into the atomics [`Tcp::watch`] checks without
+    /// the lock; call (under the meta lock) after every change of it.
+    fn publish_watcher(&self, m: &Meta) {
+        self.watch_loop.store(0, Ordering::Release);
+        if let Some((w, wfd)) = &m.watcher {
+            self.watch_fd.store(*wfd, Ordering::Release);
+            self.watch_loop
+                .store(w.as_ptr() as usize, Ordering::Release);
+        }
+    }
+
     /// Registers this socket's fd with `lp` (once per fd and loop).
+    #[inline]
     pub(crate) fn watch(&self, this: &Arc<Tcp>, lp: &EventLoop) -> Result<()> {
+        // Already watched by this loop with this fd (every receive start
+        // after the first): two loads instead of the meta lock.
+        let me = lp as *const EventLoop as usize;
+        if self.watch_loop.load(Ordering::Acquire) == me {
+            let fd = self.fd();
+            if fd >= 0
+                && self.watch_fd.load(Ordering::Acquire) == fd
+                && self.watch_loop.load(Ordering::Acquire) == me
+            {
+                return Ok(());
+            }
+        }
+        self.watch_slow(this, lp)
+    }
+
+    #[cold]
+    fn watch_slow(&self, this: &Arc<Tcp>, lp: &EventLoop) -> Result<()> {
         let fd = self.fd();
         let mut m = lock(&self.meta);
         if let Some((w, wfd)) = &m.watcher {
             if w.ptr_eq(&lp.weak()) {
                 if *wfd == fd {
+                    self.publish_watcher(&m);
                     return Ok(());
                 }
                 // Same loop, new fd: keep the source and its armed timers.
@@ -307,8 +347,10 @@ impl Tcp {
             }
         }
         m.watcher = None;
+        self.publish_watcher(&m);
         lp.watch(Arc::clone(this) as Arc<dyn Source>, fd)?;
         m.watcher = Some((lp.weak(), fd));
+        self.publish_watcher(&m);
         Ok(())
     }
 
@@ -318,6 +360,7 @@ impl Tcp {
         if m.watcher.is_none() {
             lp.hold(Arc::clone(this) as Arc<dyn Source>);
             m.watcher = Some((lp.weak(), -1));
+            self.publish_watcher(&m);
         }
     }
 
@@ -332,6 +375,7 @@ impl Tcp {
                 lp.unregister_fd(fd);
             }
             *wfd = -1;
+            self.publish_watcher(&m);
         }
     }
 
@@ -346,6 +390,7 @@ impl Tcp {
         let w = {
             let mut m = lock(&self.meta);
             let w = m.watcher.take();
+            self.publish_watcher(&m);
             if closing && w.as_ref().is_some_and(|(_, wfd)| *wfd >= 0) {
                 m.stale_id = true;
             }
@@ -364,12 +409,17 @@ impl Source for Tcp {
         Tcp::id(self)
     }
 
-    fn solo(self: Arc<Self>, lp: &EventLoop, limit: Option<std::time::Instant>) -> bool {
+    fn solo(
+        self: Arc<Self>,
+        lp: &EventLoop,
+        limit: Option<std::time::Instant>,
+        now: std::time::Instant,
+    ) -> bool {
         let s = self.state.get();
         if s & (state::CONNECTING | state::RESOLVING) != 0 || s & state::READING == 0 {
             return false;
         }
-        self.solo_read(lp, limit)
+        self.solo_read(lp, limit, now)
     }
 
     /// Drives pending operations after readiness.

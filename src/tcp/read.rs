@@ -440,7 +440,12 @@ impl Tcp {
     /// as `drive_read` would, "timeout" only once its deadline has passed;
     /// returns with it still pending when `limit` comes first. False when
     /// it declined without waiting.
-    pub(super) fn solo_read(self: &Arc<Self>, lp: &EventLoop, limit: Option<Instant>) -> bool {
+    pub(super) fn solo_read(
+        self: &Arc<Self>,
+        lp: &EventLoop,
+        limit: Option<Instant>,
+        now: Instant,
+    ) -> bool {
         let mut rd = lock(&self.rd);
         // A TLS record may need several recv calls: only when no other bound applies.
         if rd.tls.is_some() && limit.is_some() {
@@ -454,8 +459,9 @@ impl Tcp {
             return false;
         };
         let mut waited = false;
+        // The loop's reading first (see `Source::solo`), then fresh ones.
+        let mut now = now;
         let done = loop {
-            let now = Instant::now();
             let bound = limit.map_or(p.deadline, |l| l.min(p.deadline));
             let left = bound.saturating_duration_since(now);
             let Some(ms) = solo_timeout_ms(left, rd.rcvtimeo as u64) else {
@@ -480,11 +486,12 @@ impl Tcp {
             ) {
                 Progress::Done(g, c) => break Some((g, c)),
                 Progress::WouldBlock(true) => {
-                    p.deadline =
-                        Instant::now() + Duration::from_millis(self.read_timeout_ms() as u64);
+                    now = Instant::now();
+                    p.deadline = now + Duration::from_millis(self.read_timeout_ms() as u64);
                 }
                 Progress::WouldBlock(false) => {
-                    if Instant::now() >= p.deadline {
+                    now = Instant::now();
+                    if now >= p.deadline {
                         let s = rd.partial(&mut p.op);
                         break Some((Got::Failed(Error::TIMEOUT, Some(s)), false));
                     }

@@ -208,7 +208,7 @@ impl Udp {
     /// each bounded by the time left before the earlier of its deadline and
     /// `limit`. "timeout" only once the deadline has passed; still pending
     /// when `limit` comes first. False when it declined without waiting.
-    pub(super) fn solo_read(&self, lp: &EventLoop, limit: Option<Instant>) -> bool {
+    pub(super) fn solo_read(&self, lp: &EventLoop, limit: Option<Instant>, now: Instant) -> bool {
         let mut rd = lock(&self.rd);
         let Some(p) = rd.pending.as_ref() else {
             return false;
@@ -217,8 +217,10 @@ impl Udp {
         let bound = limit.map_or(deadline, |l| l.min(deadline));
         let fd = self.fd();
         let mut waited = false;
+        // The loop's reading first (see `Source::solo`), then fresh ones.
+        let mut now = now;
         let res = loop {
-            let left = bound.saturating_duration_since(Instant::now());
+            let left = bound.saturating_duration_since(now);
             let Some(ms) = solo_timeout_ms(left, rd.rcvtimeo.max(0) as u64) else {
                 return waited;
             };
@@ -233,7 +235,8 @@ impl Udp {
             match sys::recv(fd, rd.room(size), false) {
                 Ok(n) => break Ok(n),
                 Err(libc::EAGAIN) => {
-                    if Instant::now() >= deadline {
+                    now = Instant::now();
+                    if now >= deadline {
                         break Err(Error::TIMEOUT);
                     }
                 }

@@ -211,8 +211,8 @@ impl Source for Udp {
         }
     }
 
-    fn solo(self: Arc<Self>, lp: &EventLoop, limit: Option<Instant>) -> bool {
-        self.state.get() & state::READING != 0 && self.solo_read(lp, limit)
+    fn solo(self: Arc<Self>, lp: &EventLoop, limit: Option<Instant>, now: Instant) -> bool {
+        self.state.get() & state::READING != 0 && self.solo_read(lp, limit, now)
     }
 }
 
