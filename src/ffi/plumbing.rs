@@ -178,6 +178,7 @@ pub(super) unsafe fn bytes<'a>(p: *const u8, len: usize) -> Option<&'a [u8]> {
 /// or an entry has a NULL base and a non-zero length. Borrowed without a
 /// copy when every base is non-NULL (`cosocket_iovec` has the layout of
 /// `struct iovec`, which `IoSlice` wraps): sends allocate nothing.
+#[inline]
 pub(super) fn slices<'a>(iov: *const cosocket_iovec, n: usize) -> Option<Cow<'a, [IoSlice<'a>]>> {
     if n == 0 {
         return Some(Cow::Borrowed(&[]));
