@@ -346,10 +346,18 @@ local function poll(lp, timeout)
     libc.gettimeofday(tv, nil)
     S.now = tonumber(tv.tv_sec) + floor(tonumber(tv.tv_usec) / 1000) / 1000
     local n = tonumber(nout[0])
+    if n == 1 then
+        wake[1] = by_id[tonumber(tokens[0])]
+    end
+    return n
+end
+
+-- wake[1..n] for a batch of n > 1 tokens (a loop of its own: a loop inside
+-- poll would stop poll from compiling)
+local function collect(n)
     for i = 0, n - 1 do
         wake[i + 1] = by_id[tonumber(tokens[i])]
     end
-    return n
 end
 
 local function resume_woken(n)
@@ -408,7 +416,8 @@ local function drive(stop)
                     toplevel = nil
                 end
             end
-        else
+        elseif n > 1 then
+            collect(n)
             resume_woken(n)
         end
     end
