@@ -105,6 +105,34 @@ traced("sched", function()
     return first
 end)
 
+-- The same with a second thread sleeping meanwhile: the first thread is not
+-- alone, so each receive does yield to the scheduler (above, alone, it waits
+-- on the loop in place: the solo wait in sched.lua's wait_io).
+traced("sched_yield", function()
+    local first
+    local ok, err = cosocket.run(function()
+        local sleeper = cosocket.spawn(function()
+            cosocket.sleep(30)
+        end)
+        local c = cosocket.tcp()
+        c:settimeout(5000)
+        assert(c:connect(H, peer.port))
+        first = debug.getinfo(1, "l").currentline + 1
+        for i = 1, N do
+            local n = c:send("ping\n")
+            local l = c:receive()
+            if n ~= 5 or l ~= "ping" then
+                error("bad scheduled round trip " .. i .. ": " .. tostring(l))
+            end
+        end
+        c:close()
+        cosocket.kill(sleeper)
+        return true
+    end)
+    assert(ok, err)
+    return first
+end)
+
 -- jit.v prints file names without their directory
 local module_files = { "cosocket%.lua", "tcp%.lua", "sched%.lua",
                        "coroutine%.lua", "cdef%.lua", "udp%.lua",
@@ -135,16 +163,31 @@ t.test("the table loop compiled to traces in the binding", function()
 end)
 
 t.test("the scheduler's resume path compiles", function()
+    local log = loops.sched_yield.log
+    t.ok(log:find("%[TRACE%s+%d+ [^\n%]]*sched%.lua:%d+ "
+                  .. "stitch coroutine%.yield%]"),
+         "no trace stitched before the yield in sched.lua; "
+         .. show("sched_yield"))
+    t.ok(log:find("%[TRACE%s+%d+ %(%d+/stitch%) sched%.lua:%d+ %->"),
+         "no trace stitched after the yield in sched.lua; "
+         .. show("sched_yield"))
+    t.ok(not log:find("return to lower frame"),
+         "a trace returned to a lower frame; " .. show("sched_yield"))
+end)
+
+t.test("the solo wait compiles into the thread's traces", function()
     local log = loops.sched.log
-    t.ok(log:find("%[TRACE%s+%d+ %(%d+/stitch%) sched%.lua:%d+"),
-         "no trace stitched after the yield in sched.lua; " .. show("sched"))
+    t.ok(log:find("%[TRACE%s+%d+ %(%d+/stitch%) sched%.lua:%d+ %->"),
+         "no trace stitched in sched.lua's wait_io; " .. show("sched"))
     t.ok(not log:find("return to lower frame"),
          "a trace returned to a lower frame; " .. show("sched"))
+    t.ok(not log:find("%[TRACE%s+%d+ sched%.lua:%d+ return%]"),
+         "a trace in sched.lua returns to the interpreter; " .. show("sched"))
 end)
 
 t.test("no NYI abort inside the binding", function()
     local bad = {}
-    for _, name in ipairs { "line", "any", "table", "sched" } do
+    for _, name in ipairs { "line", "any", "table", "sched", "sched_yield" } do
         for line in loops[name].log:gmatch("[^\n]+") do
             if line:find("NYI") then
                 for _, m in ipairs(module_files) do
@@ -159,7 +202,7 @@ t.test("no NYI abort inside the binding", function()
     t.eq(table.concat(bad, "\n"), "", "NYI aborts in the binding")
 end)
 
-for _, name in ipairs { "line", "any", "table", "sched" } do
+for _, name in ipairs { "line", "any", "table", "sched", "sched_yield" } do
     print("# " .. show(name):gsub("\n", "\n#   "))
 end
 

@@ -364,4 +364,71 @@ t.test("blocking calls outside and async calls inside use one socket", function(
     s:close()
 end)
 
+t.test("a thread alone waits in place, but only when nothing else could run", function()
+    -- the order of events must be the one of a yield to the scheduler
+    local p = t.peer(nil, "--mode lineecho --quiet")
+    local order = {}
+    local function talk(tag, n)
+        local c = cosocket.tcp()
+        assert(c:connect(H, p.port))
+        for i = 1, n do
+            assert(c:send(tag .. i .. "\n"))
+            local l = assert(c:receive())
+            order[#order + 1] = l
+        end
+        c:close()
+    end
+    -- a child's wait gives control back to its parent (spawn returns)
+    go(function()
+        local th = spawn(talk, "c", 2)
+        order[#order + 1] = "parent"
+        talk("p", 1)
+        assert(wait(th))
+    end)
+    t.eq(order[1], "parent", "spawn returned at the child's first wait: "
+         .. table.concat(order, ","))
+    t.eq(#order, 4, "child and parent")
+    -- spawned from the main program: spawn returns at the first wait
+    order = {}
+    local th = spawn(talk, "m", 2)
+    order[#order + 1] = "main"
+    assert(wait(th))
+    t.eq(table.concat(order, ","), "main,m1,m2", "spawn from main")
+    -- wait() from the main program returns as soon as the awaited thread
+    -- finished, while another thread still has waits to do
+    order = {}
+    local quick = spawn(function() sleep(0) end)
+    local slow = spawn(talk, "s", 3)
+    assert(wait(quick))
+    order[#order + 1] = "main"
+    assert(wait(slow))
+    local got = table.concat(order, ",")
+    t.ok(got:find("main") < got:find("s3"), "main woke before s3: " .. got)
+    -- alone, a thread still sees the time advance after its waits
+    go(function()
+        local c = cosocket.tcp()
+        assert(c:connect(H, p.port))
+        local t0 = cosocket.now()
+        local deadline = t0 + 0.05
+        while cosocket.now() < deadline do
+            assert(c:send("x\n"))
+            assert(c:receive())
+        end
+        c:close()
+    end)
+    -- inside a plain coroutine the wait is refused, alone or not
+    go(function()
+        local c = cosocket.tcp()
+        assert(c:connect(H, p.port))
+        assert(c:send("x\n"))
+        local ok, err = coroutine.resume(coroutine.create(function()
+            return c:receive()
+        end))
+        t.eq(ok, false, "plain coroutine")
+        t.ok(tostring(err):find("cannot wait inside a coroutine", 1, true),
+             tostring(err))
+    end)
+    p:stop()
+end)
+
 t.done()

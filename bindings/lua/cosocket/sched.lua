@@ -73,6 +73,9 @@ local nio = 0      -- threads waiting for a loop token
 local ready = {}   -- FIFO of threads to resume
 local rhead, rtail = 1, 0
 local driving = false
+-- The thread the drive loop itself resumed and that is running now (not a
+-- thread spawned by it, which runs inside its spawn call).
+local toplevel = nil
 local main_waiting = false
 local main_woken = nil
 
@@ -232,6 +235,24 @@ local YIELD_ERR = "cosocket: cannot wait inside a coroutine that is not "
     .. "managed by cosocket.coroutine (use cosocket.coroutine.wrap/resume "
     .. "instead of coroutine.wrap/resume inside scheduler threads)"
 
+-- The solo wait (see wait_io) when the first wait-up did not bring the
+-- thread's token: wait until it comes. False when the loop fails.
+local function solo_rest(id)
+    local lp = S.loop
+    while true do
+        local rc = C.cosocket_loop_wait(lp, tokens, TOKCAP, -1, nout)
+        if rc ~= OK then
+            return false
+        end
+        update_time()
+        for i = 0, tonumber(nout[0]) - 1 do
+            if tonumber(tokens[i]) == id then
+                return true
+            end
+        end
+    end
+end
+
 -- Waits for the loop token of `th` (socket `h`, or a sleep when nil).
 -- `abort` aborts `h` when the thread is killed (default: the TCP abort;
 -- cosocket.udp passes cosocket_udp_abort).
@@ -241,6 +262,27 @@ local function wait_io(th, h, abort)
             (abort or C.cosocket_tcp_abort)(h)
         end
         error(YIELD_ERR, 4)   -- wait_io <- io function <- method <- caller
+    end
+    -- The solo wait: `th` was resumed by the drive loop, no other thread
+    -- waits on the loop or is ready to run, and the main program is not
+    -- about to get control back. If `th` yielded now, the drive loop would
+    -- wait on the loop and resume `th` as soon as its token came out,
+    -- running nothing in between (any other token belongs to no waiting
+    -- thread and would be dropped), so wait here instead and save the two
+    -- coroutine switches. (Inline, without a loop, so that it is part of
+    -- the caller's trace.) When the loop fails, yield: the drive loop
+    -- raises the error.
+    if toplevel == th and nio == 0 and rhead > rtail and main_woken == nil then
+        local rc = C.cosocket_loop_wait(S.loop, tokens, TOKCAP, -1, nout)
+        if rc == OK then
+            libc.gettimeofday(tv, nil)
+            S.now = tonumber(tv.tv_sec)
+                + floor(tonumber(tv.tv_usec) / 1000) / 1000
+            if (tonumber(nout[0]) == 1 and tonumber(tokens[0]) == th.id)
+                    or solo_rest(th.id) then
+                return
+            end
+        end
     end
     th.waiting = W_IO
     th.wait_sock = h
@@ -279,18 +321,72 @@ local function run_ready()
         rhead = rhead + 1
         if th.status == ALIVE and th.waiting == W_READY then
             th.waiting = nil
+            toplevel = th
             resume_thread(th)
+            toplevel = nil
         end
     end
     rhead, rtail = 1, 0
+end
+
+-- The threads whose loop tokens the last poll() returned: wake[1..n] (nil
+-- where the token's thread is gone).
+local wake = {}
+
+-- Waits on the loop and looks the tokens' threads up. A fixed-argument
+-- function of its own so that it compiles (as a function trace): the drive
+-- loop around it cannot, because the coroutine.resume it makes keeps all
+-- of the thread's results, and in the interpreter every FFI call and every
+-- cdata access here costs several hundred instructions.
+local function poll(lp, timeout)
+    local rc = C.cosocket_loop_wait(lp, tokens, TOKCAP, timeout, nout)
+    if rc ~= OK then
+        return -1, rc
+    end
+    libc.gettimeofday(tv, nil)
+    S.now = tonumber(tv.tv_sec) + floor(tonumber(tv.tv_usec) / 1000) / 1000
+    local n = tonumber(nout[0])
+    if n == 1 then
+        wake[1] = by_id[tonumber(tokens[0])]
+    end
+    return n
+end
+
+-- wake[1..n] for a batch of n > 1 tokens (a loop of its own: a loop inside
+-- poll would stop poll from compiling)
+local function collect(n)
+    for i = 0, n - 1 do
+        wake[i + 1] = by_id[tonumber(tokens[i])]
+    end
+end
+
+local function resume_woken(n)
+    for i = 1, n do
+        local th = wake[i]
+        if th ~= nil then
+            wake[i] = nil
+            if th.waiting == W_IO then
+                th.waiting = nil
+                nio = nio - 1
+                local prev = S.current
+                S.current = th
+                toplevel = th
+                after_resume(th, prev, co_resume(th.co))
+                toplevel = nil
+            end
+        end
+    end
 end
 
 -- Runs threads until `stop()` (or, without it, until none is left). Returns
 -- false when live threads remain that nothing can ever resume.
 local function drive(stop)
     local lp = S.loop
+    toplevel = nil
     while true do
-        run_ready()
+        if rhead <= rtail then
+            run_ready()
+        end
         if stop then
             if stop() then
                 return true
@@ -301,21 +397,28 @@ local function drive(stop)
         if nio == 0 and rhead > rtail then
             return false
         end
-        local rc = C.cosocket_loop_wait(lp, tokens, TOKCAP,
-                                        rhead <= rtail and 0 or -1, nout)
-        if rc ~= OK then
+        local n, rc = poll(lp, rhead <= rtail and 0 or -1)
+        if n < 0 then
             error("cosocket: waiting on the event loop failed: "
                   .. ffi_str(C.cosocket_status_str(rc)))
         end
-        update_time()
-        local n = tonumber(nout[0])
-        for i = 0, n - 1 do
-            local th = by_id[tonumber(tokens[i])]
-            if th ~= nil and th.waiting == W_IO then
-                th.waiting = nil
-                nio = nio - 1
-                resume_thread(th)
+        if n == 1 then
+            local th = wake[1]
+            if th ~= nil then
+                wake[1] = nil
+                if th.waiting == W_IO then
+                    th.waiting = nil
+                    nio = nio - 1
+                    local prev = S.current
+                    S.current = th
+                    toplevel = th
+                    after_resume(th, prev, co_resume(th.co))
+                    toplevel = nil
+                end
             end
+        elseif n > 1 then
+            collect(n)
+            resume_woken(n)
         end
     end
 end
