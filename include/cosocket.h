@@ -383,7 +383,10 @@ void cosocket_loop_free(struct cosocket_loop *lp);
 /**
  * A file descriptor that becomes readable when the loop has work: add it to
  * an external poller (epoll, libuv, libevent), and also honour
- * `cosocket_loop_timeout`. -1 for a bad handle.
+ * `cosocket_loop_timeout`. -1 for a bad handle. Until this is first
+ * called the loop adds sockets to its epoll only when its own wait is
+ * about to sleep in it (a receive the wait finishes in a blocking recv
+ * costs no epoll_ctl); from then on at once, so the fd never misses one.
  */
 int32_t cosocket_loop_fd(struct cosocket_loop *lp);
 

@@ -538,6 +538,102 @@ fn pollable_fd_becomes_readable_when_data_arrives() {
 }
 
 #[test]
+fn pollable_fd_wakes_for_a_receive_started_before_it_was_handed_out() {
+    // The receive's epoll registration is deferred (to the loop's own
+    // epoll_wait) while the loop's fd has not been handed out; handing it
+    // out makes it, so an external poller sleeping on the fd is woken.
+    let lp = new_loop();
+    let p = Peer::script("expect go;sleep 30;send reply\\n;wait_eof");
+    let s = connected(&p); // blocking connect: not on the loop yet
+    let s = Arc::new(s);
+    assert_eq!(send(&s, b"go"), Ok(2));
+    assert!(matches!(
+        s.receive_start(&lp, 2, ReadRequest::Pattern(Pattern::Line)),
+        Start::Pending
+    ));
+    let mut pfd = libc::pollfd {
+        fd: lp.fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // An external loop: poll, then wait(0), until the token comes (the fd
+    // may also wake for the socket's writability when it is added).
+    let poll_for = |pfd: &mut libc::pollfd, token: u64| {
+        let end = Instant::now() + FOREVER;
+        let mut buf = [0u64; 4];
+        loop {
+            assert!(Instant::now() < end, "token {token} never came");
+            // SAFETY: one valid pollfd.
+            let rc = unsafe { libc::poll(pfd, 1, FOREVER.as_millis() as i32) };
+            assert_eq!(rc, 1, "the poller slept through the reply");
+            let n = lp.wait(&mut buf, Some(Duration::ZERO));
+            if n > 0 {
+                assert_eq!(&buf[..n], &[token]);
+                return;
+            }
+        }
+    };
+    poll_for(&mut pfd, 2);
+    assert_eq!(own(&s, s.take_read_result().unwrap()), R::data("reply"));
+    // Started after: registered at once.
+    let q = Peer::script("expect go;sleep 30;send again\\n;wait_eof");
+    let t = Arc::new(connected(&q));
+    assert_eq!(send(&t, b"go"), Ok(2));
+    assert!(matches!(
+        t.receive_start(&lp, 3, ReadRequest::Pattern(Pattern::Line)),
+        Start::Pending
+    ));
+    poll_for(&mut pfd, 3);
+    assert_eq!(own(&t, t.take_read_result().unwrap()), R::data("again"));
+}
+
+#[test]
+fn solo_finished_receives_then_pooling_and_concurrent_receives() {
+    // Receives the solo path finishes (never registered with the epoll),
+    // setkeepalive, reuse from the pool; then two receives pending at once
+    // (the loop sleeps in epoll_wait) and an abort of a pending one.
+    let lp = new_loop();
+    let p = Peer::start(&["--mode", "lineecho"]);
+    for i in 0..3u64 {
+        let s = asock(5000);
+        aconnect(&s, &lp, 1, b"127.0.0.1", Some(p.port())).unwrap();
+        assert_eq!(send(&s, b"x\n"), Ok(2));
+        assert_eq!(arecv_solo(&s, &lp, 10 + i, Pattern::Line).0, R::data("x"));
+        assert_eq!(
+            s.set_keepalive(None, None).map_err(|e| e.to_string()),
+            Ok(())
+        );
+    }
+    let a = asock(5000);
+    let b = asock(5000);
+    aconnect(&a, &lp, 1, b"127.0.0.1", Some(p.port())).unwrap();
+    aconnect(&b, &lp, 2, b"127.0.0.1", Some(p.port())).unwrap();
+    let started = [(&a, 3u64), (&b, 4u64)]
+        .map(|(s, tok)| s.receive_start(&lp, tok, ReadRequest::Pattern(Pattern::Line)));
+    assert!(started.iter().all(|r| matches!(r, Start::Pending)));
+    assert_eq!(send(&a, b"a\n"), Ok(2));
+    assert_eq!(send(&b, b"b\n"), Ok(2));
+    let mut got = Vec::new();
+    wait_token(&lp, 3, &mut got);
+    wait_token(&lp, 4, &mut got);
+    assert_eq!(own(&a, a.take_read_result().unwrap()), R::data("a"));
+    assert_eq!(own(&b, b.take_read_result().unwrap()), R::data("b"));
+    assert!(matches!(
+        a.receive_start(&lp, 5, ReadRequest::Pattern(Pattern::Line)),
+        Start::Pending
+    ));
+    a.abort();
+    assert_eq!(s_set_keepalive(&b), Ok(()));
+    let mut buf = [0u64; 4];
+    assert_eq!(lp.wait(&mut buf, Some(Duration::from_millis(50))), 0);
+    assert_idle(&lp);
+}
+
+fn s_set_keepalive(s: &Tcp) -> Result<(), String> {
+    s.set_keepalive(None, None).map_err(|e| e.to_string())
+}
+
+#[test]
 fn abort_cancels_a_pending_receive() {
     let lp = new_loop();
     let p = Peer::script("hold");

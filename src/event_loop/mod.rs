@@ -58,6 +58,11 @@ pub(crate) trait Source: Send + Sync {
     fn solo(self: Arc<Self>, _lp: &EventLoop, _limit: Option<Instant>, _now: Instant) -> bool {
         false
     }
+    /// A deferred registration ([`EventLoop::watch_lazy`]) failed when the
+    /// loop made it, just before an epoll_wait: finish the pending
+    /// operations with `err`, as their start would have when registering
+    /// at once. Only sources that defer need it.
+    fn watch_failed(self: Arc<Self>, _lp: &EventLoop, _err: Error) {}
 }
 
 /// The SO_RCVTIMEO (ms) for one blocking recv of the solo path with
@@ -109,6 +114,9 @@ struct OpTimer {
 struct Reg {
     src: Arc<dyn Source>,
     timers: [OpTimer; 2],
+    /// An fd whose epoll registration is deferred ([`EventLoop::watch_lazy`])
+    /// and its index in `Inner::deferred`.
+    deferred: Option<(RawFd, usize)>,
 }
 
 /// Hasher for the loop's u64 source ids (unique counters, not attacker
@@ -146,9 +154,24 @@ struct Inner {
     last_armed: (u64, u8),
     seq: u64,
     ready: VecDeque<u64>,
+    /// Ids of the sources with a deferred registration (`Reg::deferred`),
+    /// made just before the next epoll_wait.
+    deferred: Vec<u64>,
 }
 
 impl Inner {
+    /// Cancels the deferred registration of `id`; returns its fd.
+    fn undefer(&mut self, id: u64) -> Option<RawFd> {
+        let (fd, pos) = self.socks.get_mut(&id)?.deferred.take()?;
+        self.deferred.swap_remove(pos);
+        if let Some(&moved) = self.deferred.get(pos)
+            && let Some((_, p)) = self.socks.get_mut(&moved).and_then(|r| r.deferred.as_mut())
+        {
+            *p = pos;
+        }
+        Some(fd)
+    }
+
     fn arm(&mut self, id: u64, slot: u8, deadline: Instant) {
         let Some(reg) = self.socks.get_mut(&id) else {
             return;
@@ -184,6 +207,7 @@ impl Inner {
     }
 
     fn remove(&mut self, id: u64) -> Option<Reg> {
+        self.undefer(id);
         let reg = self.socks.remove(&id)?;
         for t in &reg.timers {
             self.armed -= t.armed.is_some() as usize;
@@ -275,6 +299,12 @@ pub struct EventLoop {
     /// armed timer of its own (a UDP peer's name resolution): while any is
     /// outstanding the solo path stays off, since a post cannot wake a recv.
     outside: Arc<AtomicUsize>,
+    /// `Inner::deferred` may be non-empty (written under the inner lock):
+    /// the per-epoll_wait check without the lock.
+    has_deferred: AtomicBool,
+    /// The epoll fd was handed out ([`EventLoop::fd`]): an external poller
+    /// may sleep on it before any `wait`, so registrations are made at once.
+    external: AtomicBool,
 }
 
 /// Counts one piece of outside work for [`EventLoop::outside_work`] while
@@ -345,12 +375,27 @@ impl EventLoop {
             wake_pending: AtomicBool::new(false),
             solo_ok: AtomicBool::new(true),
             outside: Arc::new(AtomicUsize::new(0)),
+            has_deferred: AtomicBool::new(false),
+            external: AtomicBool::new(false),
         }))
     }
 
     /// The pollable fd: readable when `wait(…, 0)` has work to do (also check
     /// [`EventLoop::next_timeout`] for timers).
+    ///
+    /// From the first call on, every registration is made at once (an
+    /// external poller sleeps on this fd without calling `wait` first, so
+    /// it must not lack one an operation needs), and those deferred until
+    /// now are made here. A loop whose fd was never handed out is only
+    /// ever slept on by its own `wait`, which makes them before epoll_wait.
     pub fn fd(&self) -> RawFd {
+        if !self.external.load(Ordering::Acquire) {
+            {
+                let _inner = lock(&self.inner);
+                self.external.store(true, Ordering::Release);
+            }
+            self.flush_deferred();
+        }
         self.epfd
     }
 
@@ -361,31 +406,113 @@ impl EventLoop {
     /// Keeps `sock` (and its armed timers if it is already known).
     fn register(&self, sock: Arc<dyn Source>) {
         let mut inner = lock(&self.inner);
+        Self::register_locked(&mut inner, sock);
+    }
+
+    fn register_locked(inner: &mut Inner, sock: Arc<dyn Source>) -> &mut Reg {
         inner.socks.entry(sock.id()).or_insert_with(|| Reg {
             src: sock,
             timers: [OpTimer::default(); 2],
-        });
+            deferred: None,
+        })
     }
 
     /// Registers a socket's fd (edge-triggered, read and write interest).
     pub(crate) fn watch(&self, sock: Arc<dyn Source>, fd: RawFd) -> Result<()> {
+        let id = sock.id();
+        // A deferred registration is made here instead.
+        lock(&self.inner).undefer(id);
+        Self::epoll_add(self.epfd, id, fd)?;
+        self.register(sock);
+        Ok(())
+    }
+
+    /// Like [`EventLoop::watch`], but the epoll_ctl is deferred until the
+    /// loop really sleeps in epoll_wait (or its fd is handed out, see
+    /// [`EventLoop::fd`]), so an operation the solo path finishes, which
+    /// never involves the epoll, costs no EPOLL_CTL_ADD and, when its fd
+    /// leaves the loop, no EPOLL_CTL_DEL. No readiness is lost by
+    /// registering late: EPOLL_CTL_ADD checks the fd's current state and
+    /// reports it as an event if it is ready. The pending operation's timer
+    /// fires either way. Should the late epoll_ctl fail, the loop calls the
+    /// source's [`Source::watch_failed`].
+    pub(crate) fn watch_lazy(&self, sock: Arc<dyn Source>, fd: RawFd) -> Result<()> {
+        {
+            let mut inner = lock(&self.inner);
+            if !self.external.load(Ordering::Acquire) {
+                let id = sock.id();
+                if inner.socks.get(&id).and_then(|r| r.deferred).map(|d| d.0) == Some(fd) {
+                    return Ok(());
+                }
+                inner.undefer(id);
+                let pos = inner.deferred.len();
+                inner.deferred.push(id);
+                Self::register_locked(&mut inner, sock).deferred = Some((fd, pos));
+                self.has_deferred.store(true, Ordering::Release);
+                return Ok(());
+            }
+        }
+        self.watch(sock, fd)
+    }
+
+    /// Makes the deferred registration of `id`, if any, now.
+    pub(crate) fn watch_now(&self, id: u64) -> Result<()> {
+        let fd = lock(&self.inner).undefer(id);
+        match fd {
+            Some(fd) => Self::epoll_add(self.epfd, id, fd),
+            None => Ok(()),
+        }
+    }
+
+    /// Makes every deferred registration (before an epoll_wait); a failure
+    /// finishes the source's pending operations with the error.
+    fn flush_deferred(&self) {
+        if !self.has_deferred.load(Ordering::Acquire) {
+            return;
+        }
+        let mut failed = Vec::new();
+        {
+            let mut inner = lock(&self.inner);
+            self.has_deferred.store(false, Ordering::Release);
+            let mut ids = std::mem::take(&mut inner.deferred);
+            for id in &ids {
+                let Some(reg) = inner.socks.get_mut(id) else {
+                    continue;
+                };
+                let Some((fd, _)) = reg.deferred.take() else {
+                    continue;
+                };
+                if let Err(e) = Self::epoll_add(self.epfd, *id, fd) {
+                    failed.push((Arc::clone(&reg.src), e));
+                }
+            }
+            // Keep the allocation for the next round.
+            ids.clear();
+            inner.deferred = ids;
+        }
+        for (src, e) in failed {
+            src.watch_failed(self, e);
+        }
+    }
+
+    /// EPOLL_CTL_ADD of `fd` with data `id` (MOD if it is there already).
+    fn epoll_add(epfd: RawFd, id: u64, fd: RawFd) -> Result<()> {
         let mut ev = libc::epoll_event {
             events: (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
-            u64: sock.id(),
+            u64: id,
         };
         // SAFETY: valid fds and event.
-        let rc = unsafe { libc::epoll_ctl(self.epfd, libc::EPOLL_CTL_ADD, fd, &mut ev) };
+        let rc = unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd, &mut ev) };
         if rc < 0 {
             let e = errno();
             if e != libc::EEXIST {
                 return Err(Error::errno(e));
             }
             // SAFETY: as above.
-            if unsafe { libc::epoll_ctl(self.epfd, libc::EPOLL_CTL_MOD, fd, &mut ev) } < 0 {
+            if unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_MOD, fd, &mut ev) } < 0 {
                 return Err(Error::errno(errno()));
             }
         }
-        self.register(sock);
         Ok(())
     }
 
@@ -395,22 +522,31 @@ impl EventLoop {
         self.register(sock);
     }
 
-    /// Removes one fd from the epoll, keeping the source and its timers (a
-    /// connect moving on to the next address); call before closing the fd.
-    pub(crate) fn unregister_fd(&self, fd: RawFd) {
+    /// Removes one fd of source `id` from the epoll (or cancels its
+    /// deferred registration), keeping the source and its timers (a connect
+    /// moving on to the next address); call before closing the fd.
+    pub(crate) fn unregister_fd(&self, id: u64, fd: RawFd) {
+        if lock(&self.inner).undefer(id).is_some_and(|d| d == fd) {
+            return; // never added
+        }
         let mut ev = libc::epoll_event { events: 0, u64: 0 };
         // SAFETY: valid epoll fd; an fd that is not registered only yields an error.
         unsafe { libc::epoll_ctl(self.epfd, libc::EPOLL_CTL_DEL, fd, &mut ev) };
     }
 
     /// Unregisters a socket; call before its fd is closed.
+    /// A deferred registration of `fd` is cancelled: no EPOLL_CTL_DEL.
     pub(crate) fn forget(&self, id: u64, fd: RawFd) {
-        if fd >= 0 {
+        let (removed, deferred) = {
+            let mut inner = lock(&self.inner);
+            let deferred = inner.undefer(id);
+            (inner.remove(id), deferred)
+        };
+        if fd >= 0 && deferred != Some(fd) {
             let mut ev = libc::epoll_event { events: 0, u64: 0 };
             // SAFETY: valid epoll fd; a stale fd only yields an error we ignore.
             unsafe { libc::epoll_ctl(self.epfd, libc::EPOLL_CTL_DEL, fd, &mut ev) };
         }
-        let removed = lock(&self.inner).remove(id);
         drop(removed);
     }
 
@@ -485,6 +621,16 @@ impl EventLoop {
             .map(|d| d.saturating_duration_since(Instant::now()))
     }
 
+    /// (fds in the epoll set, deferred registrations), the wake-up eventfd
+    /// not counted; from /proc (tests only).
+    #[cfg(test)]
+    pub(crate) fn registrations(&self) -> (usize, usize) {
+        let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", self.epfd))
+            .expect("epoll fdinfo");
+        let added = info.lines().filter(|l| l.starts_with("tfd:")).count();
+        (added - 1, lock(&self.inner).deferred.len())
+    }
+
     /// Number of operations and sleeps the loop is tracking.
     pub fn pending(&self) -> usize {
         let inner = lock(&self.inner);
@@ -534,6 +680,7 @@ impl EventLoop {
                     src.solo(self, limit, now)
                 });
             if !waited {
+                self.flush_deferred();
                 let ms = match until {
                     None => -1,
                     Some(u) => {

@@ -35,7 +35,10 @@ pub extern "C" fn cosocket_loop_free(lp: *mut cosocket_loop) {
 
 /// A file descriptor that becomes readable when the loop has work: add it to
 /// an external poller (epoll, libuv, libevent), and also honour
-/// `cosocket_loop_timeout`. -1 for a bad handle.
+/// `cosocket_loop_timeout`. -1 for a bad handle. Until this is first
+/// called the loop adds sockets to its epoll only when its own wait is
+/// about to sleep in it (a receive the wait finishes in a blocking recv
+/// costs no epoll_ctl); from then on at once, so the fd never misses one.
 #[unsafe(no_mangle)]
 pub extern "C" fn cosocket_loop_fd(lp: *mut cosocket_loop) -> i32 {
     guard_or(-1, || LOOPS.get(lp).map_or(-1, |l| l.fd()))

@@ -310,9 +310,20 @@ impl Tcp {
         }
     }
 
-    /// Registers this socket's fd with `lp` (once per fd and loop).
-    #[inline]
+    /// Registers this socket's fd with `lp` (once per fd and loop) at once,
+    /// also when an earlier operation's registration is still deferred
+    /// (connect and TLS handshake: cold, and their failures are handled at
+    /// their start).
     pub(crate) fn watch(&self, this: &Arc<Tcp>, lp: &EventLoop) -> Result<()> {
+        self.watch_slow(this, lp, false)
+    }
+
+    /// Registers this socket's fd with `lp` (once per fd and loop), the
+    /// epoll_ctl deferred until the loop sleeps in epoll_wait
+    /// ([`EventLoop::watch_lazy`]): a receive or send the loop's solo path
+    /// finishes never touches the epoll, nor does the setkeepalive after it.
+    #[inline]
+    pub(crate) fn watch_lazy(&self, this: &Arc<Tcp>, lp: &EventLoop) -> Result<()> {
         // Already watched by this loop with this fd (every receive start
         // after the first): two loads instead of the meta lock.
         let me = lp as *const EventLoop as usize;
@@ -325,22 +336,26 @@ impl Tcp {
                 return Ok(());
             }
         }
-        self.watch_slow(this, lp)
+        self.watch_slow(this, lp, true)
     }
 
     #[cold]
-    fn watch_slow(&self, this: &Arc<Tcp>, lp: &EventLoop) -> Result<()> {
+    fn watch_slow(&self, this: &Arc<Tcp>, lp: &EventLoop, lazy: bool) -> Result<()> {
         let fd = self.fd();
         let mut m = lock(&self.meta);
         if let Some((w, wfd)) = &m.watcher {
             if w.ptr_eq(&lp.weak()) {
                 if *wfd == fd {
                     self.publish_watcher(&m);
-                    return Ok(());
+                    return if lazy {
+                        Ok(())
+                    } else {
+                        lp.watch_now(self.id())
+                    };
                 }
                 // Same loop, new fd: keep the source and its armed timers.
                 if *wfd >= 0 {
-                    lp.unregister_fd(*wfd);
+                    lp.unregister_fd(self.id(), *wfd);
                 }
             } else if let Some(cur) = w.upgrade() {
                 cur.forget(self.id(), *wfd);
@@ -348,7 +363,12 @@ impl Tcp {
         }
         m.watcher = None;
         self.publish_watcher(&m);
-        lp.watch(Arc::clone(this) as Arc<dyn Source>, fd)?;
+        let src = Arc::clone(this) as Arc<dyn Source>;
+        if lazy {
+            lp.watch_lazy(src, fd)?;
+        } else {
+            lp.watch(src, fd)?;
+        }
         m.watcher = Some((lp.weak(), fd));
         self.publish_watcher(&m);
         Ok(())
@@ -372,7 +392,7 @@ impl Tcp {
             && *wfd == fd
         {
             if let Some(lp) = w.upgrade() {
-                lp.unregister_fd(fd);
+                lp.unregister_fd(self.id(), fd);
             }
             *wfd = -1;
             self.publish_watcher(&m);
@@ -444,6 +464,27 @@ impl Source for Tcp {
         }
     }
 
+    /// The deferred registration failed: the socket leaves the loop (the
+    /// next operation registers again) and its pending receive and send end
+    /// with the error, as their start would have ended registering at once.
+    /// (A connect and a TLS handshake register at once: never deferred.)
+    fn watch_failed(self: Arc<Self>, lp: &EventLoop, err: Error) {
+        {
+            let mut m = lock(&self.meta);
+            if m.watcher
+                .as_ref()
+                .is_some_and(|(w, _)| w.ptr_eq(&lp.weak()))
+            {
+                m.watcher = None;
+                self.publish_watcher(&m);
+            }
+        }
+        // Never added: nothing to EPOLL_CTL_DEL.
+        lp.forget(self.id(), -1);
+        self.fail_read(lp, &err);
+        self.fail_write(lp, &err);
+    }
+
     /// A pending operation's timer fired.
     fn on_timer(self: Arc<Self>, lp: &EventLoop, slot: Slot) -> Option<std::time::Instant> {
         match slot {
@@ -477,4 +518,160 @@ impl Drop for Tcp {
 /// The calling thread's errno.
 pub(crate) fn last_errno() -> i32 {
     sys::errno()
+}
+
+#[cfg(test)]
+mod tests {
+    //! Deferred epoll registration (`EventLoop::watch_lazy`): what reaches
+    //! the epoll set, seen in /proc.
+    use super::*;
+    use crate::receive::Pattern;
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+
+    /// A peer answering each line after `delay_ms` (so a receive started
+    /// right after the request finds nothing and goes pending).
+    fn slow_echo(delay_ms: u64) -> u16 {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for c in l.incoming() {
+                let Ok(c) = c else { return };
+                std::thread::spawn(move || {
+                    let mut w = c.try_clone().unwrap();
+                    for line in BufReader::new(c).lines() {
+                        let Ok(line) = line else { return };
+                        std::thread::sleep(Duration::from_millis(delay_ms));
+                        if w.write_all(format!("{line}\n").as_bytes()).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        port
+    }
+
+    fn sock(port: u16) -> Arc<Tcp> {
+        let s = Arc::new(Tcp::new());
+        s.set_timeout(5000).unwrap();
+        s.connect(b"127.0.0.1", Some(port), &ConnectOpts::default())
+            .unwrap();
+        s
+    }
+
+    fn line_start(s: &Arc<Tcp>, lp: &Arc<EventLoop>, token: u64) {
+        assert_eq!(
+            s.send(&[std::io::IoSlice::new(b"x\n")])
+                .map_err(|e| e.to_string()),
+            Ok(2)
+        );
+        let r = s.receive_start(lp, token, ReadRequest::Pattern(Pattern::Line));
+        assert!(matches!(r, Start::Pending), "the reply comes later");
+    }
+
+    fn got_line(s: &Tcp) {
+        match s.take_read_result().expect("result") {
+            ReadOutcome::Data(p, n) => {
+                // SAFETY: the outcome points into the socket's buffer.
+                assert_eq!(unsafe { std::slice::from_raw_parts(p, n) }, b"x");
+            }
+            o => panic!("{o:?}"),
+        }
+    }
+
+    fn wait_all(lp: &EventLoop, want: &[u64], timeout: Option<Duration>) {
+        let mut got = Vec::new();
+        let mut buf = [0u64; 8];
+        while got.len() < want.len() {
+            let n = lp.wait(&mut buf, timeout.or(Some(Duration::from_secs(10))));
+            assert!(n > 0, "tokens {want:?} never came: {got:?}");
+            got.extend_from_slice(&buf[..n]);
+        }
+        got.sort();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_receive_the_solo_path_finishes_never_reaches_the_epoll() {
+        let port = slow_echo(20);
+        let lp = EventLoop::new().unwrap();
+        for round in 0..3 {
+            let s = sock(port);
+            assert_eq!(s.reused_times().unwrap(), round, "from the pool");
+            line_start(&s, &lp, 1);
+            assert_eq!(lp.registrations(), (0, 1), "deferred, not added");
+            let mut buf = [0u64; 4];
+            assert_eq!(lp.wait(&mut buf, None), 1); // the solo path
+            got_line(&s);
+            assert_eq!(lp.registrations(), (0, 1));
+            s.set_keepalive(None, None).unwrap();
+            assert_eq!(lp.registrations(), (0, 0), "nothing to EPOLL_CTL_DEL");
+        }
+        // Two receives pending at once: no solo path, the epoll is slept on
+        // and both fds are added first.
+        let a = sock(port);
+        let b = sock(port);
+        line_start(&a, &lp, 1);
+        line_start(&b, &lp, 2);
+        assert_eq!(lp.registrations(), (0, 2));
+        wait_all(&lp, &[1, 2], None);
+        assert_eq!(lp.registrations(), (2, 0));
+        got_line(&a);
+        got_line(&b);
+        // Registered fds stay registered for later receives.
+        line_start(&a, &lp, 3);
+        wait_all(&lp, &[3], None);
+        got_line(&a);
+        assert_eq!(lp.registrations(), (2, 0));
+        a.set_keepalive(None, None).unwrap();
+        assert_eq!(lp.registrations(), (1, 0), "EPOLL_CTL_DEL before pooling");
+        b.close().unwrap();
+        assert_eq!(lp.registrations(), (0, 0), "closed, out of the set");
+    }
+
+    #[test]
+    fn abort_and_a_new_loop_drop_a_deferred_registration() {
+        let port = slow_echo(20);
+        let lp = EventLoop::new().unwrap();
+        let s = sock(port);
+        line_start(&s, &lp, 1);
+        assert_eq!(lp.registrations(), (0, 1));
+        s.abort();
+        assert_eq!(lp.registrations(), (0, 0));
+        let mut buf = [0u64; 4];
+        assert_eq!(lp.wait(&mut buf, Some(Duration::from_millis(50))), 0);
+        assert_eq!(lp.pending(), 0);
+        // Deferred on one loop, then moved to another.
+        let other = EventLoop::new().unwrap();
+        let s = sock(port);
+        line_start(&s, &lp, 1);
+        wait_all(&lp, &[1], None);
+        got_line(&s);
+        line_start(&s, &other, 2);
+        assert_eq!(lp.registrations(), (0, 0));
+        assert_eq!(other.registrations(), (0, 1));
+        wait_all(&other, &[2], Some(Duration::from_secs(10)));
+        let (added, deferred) = other.registrations();
+        assert_eq!(added + deferred, 1);
+        got_line(&s);
+        s.close().unwrap();
+    }
+
+    #[test]
+    fn a_handed_out_loop_fd_registers_at_once() {
+        let port = slow_echo(20);
+        let lp = EventLoop::new().unwrap();
+        let s = sock(port);
+        line_start(&s, &lp, 1);
+        assert_eq!(lp.registrations(), (0, 1));
+        let _ = lp.fd(); // deferred ones are made now, later ones at once
+        assert_eq!(lp.registrations(), (1, 0));
+        let t = sock(port);
+        line_start(&t, &lp, 2);
+        assert_eq!(lp.registrations(), (2, 0));
+        wait_all(&lp, &[1, 2], None);
+        got_line(&s);
+        got_line(&t);
+    }
 }

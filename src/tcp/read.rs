@@ -365,7 +365,7 @@ impl Tcp {
                 Start::Done(out)
             }
             Progress::WouldBlock(_) => {
-                if let Err(e) = self.watch(self, lp) {
+                if let Err(e) = self.watch_lazy(self, lp) {
                     let s = rd.partial(&mut op);
                     rd.finish(&op);
                     let out = self.outcome(&rd, Got::Failed(e, Some(s)));
@@ -508,6 +508,20 @@ impl Tcp {
             None => rd.pending = Some(p),
         }
         waited
+    }
+
+    /// Ends a pending receive with `e` (its deferred registration failed),
+    /// as its start would have: partial data, read half closed.
+    pub(super) fn fail_read(&self, lp: &EventLoop, e: &Error) {
+        let mut rd = lock(&self.rd);
+        let Some(mut p) = rd.pending.take() else {
+            return;
+        };
+        let s = rd.partial(&mut p.op);
+        rd.finish(&p.op);
+        rd.result = Some((Got::Failed(e.clone(), Some(s)), true));
+        drop(rd);
+        lp.complete_op(self.id(), Slot::Read, p.token);
     }
 
     /// Fetches a finished async receive (ends the read operation).

@@ -236,7 +236,7 @@ impl Tcp {
         sent: usize,
         total: usize,
     ) -> Start<Result<usize>> {
-        if let Err(e) = self.watch(self, lp) {
+        if let Err(e) = self.watch_lazy(self, lp) {
             drop(wr);
             self.state.end_write(true);
             return Start::Done(Err(e));
@@ -308,6 +308,18 @@ impl Tcp {
             None => wr.pending = Some(p),
         }
         None
+    }
+
+    /// Ends a pending send with `e` (its deferred registration failed), as
+    /// its start would have: write half closed.
+    pub(super) fn fail_write(&self, lp: &EventLoop, e: &Error) {
+        let mut wr = lock(&self.wr);
+        let Some(p) = wr.pending.take() else {
+            return;
+        };
+        wr.result = Some((Err(e.clone()), true));
+        drop(wr);
+        lp.complete_op(self.id(), Slot::Write, p.token);
     }
 
     /// Fetches a finished async send (ends the write operation).
