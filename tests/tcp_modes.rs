@@ -254,3 +254,32 @@ fn closed_registrations_never_complete_for_later_sockets() {
     unsafe { libc::close(dup) };
     assert_eq!(lp.pending(), 0);
 }
+
+/// The loop's solo path (a blocking recv on the waiting thread) declines the
+/// first wait of a connection whose fd an async connect left non-blocking:
+/// switching it costs fcntl + SO_RCVTIMEO, more than the one epoll_wait it
+/// would save on a connection that waits once. The second wait takes it
+/// (the fd becomes blocking), and both receives return their replies.
+#[test]
+fn solo_path_switches_a_fresh_async_fd_only_on_its_second_wait() {
+    let lp = new_loop();
+    let mut p =
+        Peer::script("expect a\\n;sleep 100;send 1\\n;expect b\\n;sleep 100;send 2\\n;noread");
+    let s = asock(5000);
+    aconnect(&s, &lp, 1, b"127.0.0.1", Some(p.port())).unwrap();
+    let fd = s.fd();
+    assert!(nonblocking(fd));
+    assert_eq!(asend(&s, &lp, 2, &[b"a\n"]), Ok(2));
+    let (r, pending) = arecv_req(&s, &lp, 3, ReadRequest::Pattern(Pattern::Line));
+    assert_eq!(r, R::data("1"));
+    assert!(pending, "the reply comes 100 ms later: the receive waited");
+    assert!(nonblocking(fd), "the first wait went through epoll_wait");
+    assert_eq!(asend(&s, &lp, 4, &[b"b\n"]), Ok(2));
+    let (r, pending) = arecv_req(&s, &lp, 5, ReadRequest::Pattern(Pattern::Line));
+    assert_eq!(r, R::data("2"));
+    assert!(pending);
+    assert!(!nonblocking(fd), "the second wait took the solo path");
+    p.close_stdin();
+    drop(p);
+    assert_eq!(close(&s), Ok(()));
+}

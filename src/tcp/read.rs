@@ -85,6 +85,8 @@ pub(super) struct Reader {
     /// When a plain recv last came back short, draining the kernel's queue
     /// ([`sys::coarse_now_ns`]; 0: not on this connection).
     pub(super) drained_at: u64,
+    /// The solo path once declined this connection's non-blocking fd.
+    solo_declined: bool,
 }
 
 impl Reader {
@@ -97,6 +99,7 @@ impl Reader {
         self.result = None;
         self.tls = None;
         self.drained_at = 0;
+        self.solo_declined = false;
     }
 
     /// SO_RCVTIMEO as set in the kernel (0 = never set).
@@ -449,6 +452,15 @@ impl Tcp {
         let mut rd = lock(&self.rd);
         // A TLS record may need several recv calls: only when no other bound applies.
         if rd.tls.is_some() && limit.is_some() {
+            return false;
+        }
+        // A fresh non-blocking fd (an async connect's) needs fcntl and
+        // SO_RCVTIMEO before a blocking recv: two syscalls to save one
+        // epoll_wait. A connection that waits only once (connect, one
+        // request, close) is cheaper on the epoll path; one that waits again
+        // pays them once and saves a syscall on every wait after.
+        if !rd.solo_declined && self.nonblock.load(Ordering::Acquire) {
+            rd.solo_declined = true;
             return false;
         }
         let fd = self.fd();
