@@ -90,12 +90,14 @@ pub extern "C" fn cosocket_tcp_new() -> *mut cosocket_tcp {
 #[unsafe(no_mangle)]
 pub extern "C" fn cosocket_tcp_free(sock: *mut cosocket_tcp) {
     guard_or((), || {
-        if let Some(t) = TCP.remove(sock) {
+        if let Some(mut t) = TCP.remove(sock) {
             // The only reference (no call under way, no loop or pool waiter
-            // holding it): dropping closes the fd and releases its pool
-            // slot; abort() would also wake waiters and leave loops, and
-            // there are none.
-            if let Err(t) = Arc::try_unwrap(t) {
+            // holding it, no weak one to upgrade): dropping closes the fd and
+            // releases its pool slot; abort() would also wake waiters and
+            // leave loops, and there are none. `get_mut` checks that
+            // atomically and, unlike `try_unwrap`, drops in place instead of
+            // moving the socket out of its allocation first.
+            if Arc::get_mut(&mut t).is_none() {
                 t.abort();
             }
         }
