@@ -399,7 +399,7 @@ if ! "$BENCH/udp.sh" "$MODE" 2>&1 | tee -a "$LOG"; then
   note "bench: bench/udp.sh $MODE failed"
   FAILURES=$((FAILURES + 1))
 fi
-case "$MODE" in smoke) TLS_N=200 ;; quick) TLS_N=10000 ;; full) TLS_N=30000 ;; esac
+case "$MODE" in smoke) TLS_N=200 ;; quick) TLS_N=5000 ;; full) TLS_N=30000 ;; esac
 echo
 echo "## TLS against plain TCP: tls_bench $TLS_N"
 if ! (cd "$ROOT" && cargo build --release -q --example tls_bench) ||

@@ -13,7 +13,7 @@ set -euo pipefail
 MODE=${1:-quick}
 case "$MODE" in
 smoke) REPS=1 N=300 ;;
-quick) REPS=5 N=20000 ;;
+quick) REPS=3 N=10000 ;;
 full) REPS=11 N=60000 ;;
 *)
   echo "usage: bench/udp.sh [smoke|quick|full]" >&2
