@@ -424,15 +424,7 @@ impl Tcp {
                 }
             }
         };
-        match done {
-            Some(res) => {
-                rd.finish(&p.op);
-                rd.result = Some(res);
-                drop(rd);
-                lp.complete_op(self.id(), Slot::Read, p.token);
-            }
-            None => rd.pending = Some(p),
-        }
+        self.settle(rd, p, done, lp);
         None
     }
 
@@ -510,15 +502,7 @@ impl Tcp {
                 }
             }
         };
-        match done {
-            Some(res) => {
-                rd.finish(&p.op);
-                rd.result = Some(res);
-                drop(rd);
-                lp.complete_op(self.id(), Slot::Read, p.token);
-            }
-            None => rd.pending = Some(p),
-        }
+        self.settle(rd, p, done, lp);
         waited
     }
 
@@ -530,10 +514,29 @@ impl Tcp {
             return;
         };
         let s = rd.partial(&mut p.op);
-        rd.finish(&p.op);
-        rd.result = Some((Got::Failed(e.clone(), Some(s)), true));
-        drop(rd);
-        lp.complete_op(self.id(), Slot::Read, p.token);
+        let res = Some((Got::Failed(e.clone(), Some(s)), true));
+        self.settle(rd, p, res, lp);
+    }
+
+    /// Completes the pending receive `p` with `res` (the result and whether
+    /// it closes the read half) and reports its token, or parks it again
+    /// when `res` is None.
+    fn settle(
+        &self,
+        mut rd: std::sync::MutexGuard<'_, Reader>,
+        p: PendingRead,
+        res: Option<(Got, bool)>,
+        lp: &EventLoop,
+    ) {
+        match res {
+            Some(res) => {
+                rd.finish(&p.op);
+                rd.result = Some(res);
+                drop(rd);
+                lp.complete_op(self.id(), Slot::Read, p.token);
+            }
+            None => rd.pending = Some(p),
+        }
     }
 
     /// Fetches a finished async receive (ends the read operation).
