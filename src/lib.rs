@@ -10,6 +10,7 @@ pub mod codec;
 pub mod error;
 pub mod event_loop;
 pub mod ffi;
+mod fxhash;
 pub mod pool;
 pub mod receive;
 pub mod runtime;

@@ -21,6 +21,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
+use crate::fxhash::{FxHasher, fx_hash};
 
 /// OpenResty's `lua_socket_pool_size`.
 pub const DEFAULT_POOL_SIZE: usize = 30;
@@ -69,48 +70,7 @@ impl Hash for PoolKey {
     }
 }
 
-/// FxHash (rustc's hasher): rotate, xor, multiply per 8-byte word. It is not
-/// HashDoS-resistant, and needs not be: pool names come from the local
-/// program's own connect arguments, never from the network.
-pub fn fx_hash(bytes: &[u8]) -> u64 {
-    let mut h = 0u64;
-    let mut words = bytes.chunks_exact(8);
-    for w in &mut words {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(w);
-        h = fx_add(h, u64::from_le_bytes(b));
-    }
-    for &b in words.remainder() {
-        h = fx_add(h, u64::from(b));
-    }
-    // The length, so that names differing only by trailing NULs differ.
-    fx_add(h, bytes.len() as u64)
-}
-
-#[inline]
-fn fx_add(h: u64, w: u64) -> u64 {
-    const K: u64 = 0x517c_c1b7_2722_0a95;
-    (h.rotate_left(5) ^ w).wrapping_mul(K)
-}
-
-/// Hasher of the registry's maps: keys are a [`PoolKey`] (already hashed)
-/// or a connection id (a counter); one multiply spreads either.
-#[derive(Default)]
-struct U64Hasher(u64);
-
-impl Hasher for U64Hasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        self.0 = fx_hash(bytes);
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = fx_add(0, n);
-    }
-}
-
-type Map<K, V> = HashMap<K, V, BuildHasherDefault<U64Hasher>>;
+type Map<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
 /// A connection handed over by the pool.
 #[derive(Debug)]

@@ -12,7 +12,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 use std::mem::MaybeUninit;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
+use crate::fxhash::FxHasher;
 
 /// epoll data value of the wake-up eventfd (socket ids start at 1).
 const WAKE: u64 = 0;
@@ -119,28 +120,9 @@ struct Reg {
     deferred: Option<(RawFd, usize)>,
 }
 
-/// Hasher for the loop's u64 source ids (unique counters, not attacker
-/// chosen): one multiply instead of SipHash.
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(b as u64);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
 #[derive(Default)]
 struct Inner {
-    socks: HashMap<u64, Reg, BuildHasherDefault<IdHasher>>,
+    socks: HashMap<u64, Reg, BuildHasherDefault<FxHasher>>,
     /// Deadlines, lazily deleted: entries whose timer was re-armed earlier
     /// or whose source went are skipped when they surface.
     heap: BinaryHeap<Queued>,

@@ -7,9 +7,11 @@
 //! new object), and handles of different types never collide.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
+
+use crate::fxhash::FxHasher;
 
 /// Next handle number. Handles are `BASE + n * 16`: aligned, never NULL, far
 /// from small integers a caller might pass by mistake, and (on 64-bit) below
@@ -21,25 +23,7 @@ const BASE: usize = if usize::BITS == 64 {
     0x4000_0000
 };
 
-/// Pointers are unique and aligned: a multiply is a good enough hash.
-#[derive(Default)]
-pub struct PtrHasher(u64);
-
-impl Hasher for PtrHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 << 8) | u64::from(*b);
-        }
-    }
-    fn write_usize(&mut self, n: usize) {
-        self.0 = (n as u64 >> 4).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-type Map<T> = HashMap<usize, Arc<T>, BuildHasherDefault<PtrHasher>>;
+type Map<T> = HashMap<usize, Arc<T>, BuildHasherDefault<FxHasher>>;
 
 pub struct Registry<T> {
     map: RwLock<Option<Map<T>>>,
