@@ -970,3 +970,54 @@ fn solo_wait_with_a_later_sleep_returns_the_receive() {
     assert_eq!(close(&s), Ok(()));
     assert_idle(&lp);
 }
+
+/// Edge-triggered epoll reports a FIN once, often in the same event as the
+/// data before it. A receive that takes only the data (a short read) must
+/// not then skip its next recv as if the socket were drained: the FIN is
+/// still there with no edge left to announce it, and the receive would wait
+/// for its whole timeout ("timeout") instead of returning "closed" at once.
+/// Another socket's pending receive keeps the loop on its epoll path (no
+/// solo recv). Repeated, since the FIN must reach the socket before the
+/// loop collects the data's event (the peer closes right after sending).
+#[test]
+fn a_fin_that_came_with_the_data_is_not_lost_to_a_skipped_recv() {
+    for _ in 0..5 {
+        let lp = new_loop();
+        let mut idle = Peer::script("noread");
+        let other = asock(30_000);
+        aconnect(&other, &lp, 1, b"127.0.0.1", Some(idle.port())).unwrap();
+        assert!(matches!(
+            other.receive_start(&lp, 2, ReadRequest::Pattern(Pattern::Line)),
+            Start::Pending
+        ));
+        let mut p = Peer::script("sleep 100;send abc\\ndef;close");
+        let s = asock(20_000);
+        aconnect(&s, &lp, 3, b"127.0.0.1", Some(p.port())).unwrap();
+        let mut others = Vec::new();
+        let t0 = Instant::now();
+        match s.receive_start(&lp, 4, ReadRequest::Pattern(Pattern::Line)) {
+            Start::Done(o) => assert_eq!(own(&s, o), R::data("abc")),
+            Start::Pending => {
+                wait_token(&lp, 4, &mut others);
+                assert_eq!(own(&s, s.take_read_result().unwrap()), R::data("abc"));
+            }
+        }
+        match s.receive_start(&lp, 5, ReadRequest::Pattern(Pattern::Line)) {
+            Start::Done(o) => assert_eq!(own(&s, o), R::err("closed", "def")),
+            Start::Pending => {
+                wait_token(&lp, 5, &mut others);
+                assert_eq!(
+                    own(&s, s.take_read_result().unwrap()),
+                    R::err("closed", "def")
+                );
+            }
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(15),
+            "the FIN waited for the read timeout"
+        );
+        other.abort();
+        p.close_stdin();
+        idle.close_stdin();
+    }
+}

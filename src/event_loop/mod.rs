@@ -41,6 +41,12 @@ pub(crate) trait Source: Send + Sync {
     fn id(&self) -> u64;
     /// The fd became readable and/or writable: make progress.
     fn on_ready(self: Arc<Self>, lp: &EventLoop, readable: bool, writable: bool);
+    /// The peer hung up (EPOLLRDHUP, EPOLLHUP or EPOLLERR), called before
+    /// the `on_ready` of the same event. Edge-triggered epoll reports a FIN
+    /// once, often in the same event as the data before it: a source that
+    /// later reads only the data (a short read) must remember that the FIN
+    /// is still there to be read.
+    fn on_hangup(&self) {}
     /// A timer of `slot` fired: time the operation out, or return the later
     /// deadline it was re-armed to by progress.
     fn on_timer(self: Arc<Self>, lp: &EventLoop, slot: Slot) -> Option<Instant>;
@@ -741,6 +747,9 @@ impl EventLoop {
             .map(|r| Arc::clone(&r.src));
         if let Some(sock) = sock {
             let err = events & (libc::EPOLLERR | libc::EPOLLHUP) as u32 != 0;
+            if err || events & libc::EPOLLRDHUP as u32 != 0 {
+                sock.on_hangup();
+            }
             let readable = err || events & (libc::EPOLLIN | libc::EPOLLRDHUP) as u32 != 0;
             let writable = err || events & libc::EPOLLOUT as u32 != 0;
             sock.on_ready(self, readable, writable);

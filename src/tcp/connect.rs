@@ -201,6 +201,10 @@ impl Tcp {
         }
         lock(&self.rd).reset();
         lock(&self.wr).reset();
+        // Here, not at install: a FIN reported with the connect's own event
+        // (the peer accepted, spoke and closed at once) must survive it.
+        self.hung_up
+            .store(false, std::sync::atomic::Ordering::Release);
         {
             let mut m = lock(&self.meta);
             self.renew_id(&mut m);

@@ -124,6 +124,7 @@ impl Tcp {
             && !self
                 .maybe_readable
                 .load(std::sync::atomic::Ordering::Acquire)
+            && !self.hung_up.load(std::sync::atomic::Ordering::Acquire)
             && sys::coarse_now_ns().wrapping_sub(drained_at) < DRAIN_WINDOW_NS
     }
 

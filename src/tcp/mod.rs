@@ -72,6 +72,10 @@ pub struct Tcp {
     /// read came back short (or EAGAIN) and no readiness event arrived since.
     /// Lets an async receive skip a recv that would only say EAGAIN.
     maybe_readable: std::sync::atomic::AtomicBool,
+    /// The loop reported the peer's FIN or an error on this connection:
+    /// from then on a short read no longer means the socket is drained (the
+    /// FIN's one edge may have come with the data), so nothing skips a recv.
+    hung_up: std::sync::atomic::AtomicBool,
     wr: Mutex<write::Writer>,
     meta: Mutex<Meta>,
     /// Mirror of `Meta::watcher` for [`Tcp::watch`]'s lock-free check: the
@@ -127,6 +131,7 @@ impl Tcp {
             timeouts: Default::default(),
             rd: Mutex::new(read::Reader::default()),
             maybe_readable: std::sync::atomic::AtomicBool::new(true),
+            hung_up: std::sync::atomic::AtomicBool::new(false),
             wr: Mutex::new(write::Writer::default()),
             meta: Mutex::new(Meta::default()),
             watch_loop: std::sync::atomic::AtomicUsize::new(0),
@@ -427,6 +432,10 @@ impl Tcp {
 impl Source for Tcp {
     fn id(&self) -> u64 {
         Tcp::id(self)
+    }
+
+    fn on_hangup(&self) {
+        self.hung_up.store(true, Ordering::Release);
     }
 
     fn solo(

@@ -352,13 +352,16 @@ impl Tcp {
         };
         let mut rd = lock(&self.rd);
         let fd = self.fd();
+        // No skipped recv once the peer hung up: its FIN may sit behind the
+        // data a short read took, with no edge left to report it.
+        let may_skip = !self.hung_up.load(Ordering::Acquire);
         match progress(
             fd,
             &mut rd,
             &mut op,
             Wait::Never,
             &self.maybe_readable,
-            true,
+            may_skip,
         ) {
             Progress::Done(got, close) => {
                 rd.finish(&op);
