@@ -393,9 +393,19 @@ t.test("a thread alone waits in place, but only when nothing else could run", fu
     -- the order of events must be the one of a yield to the scheduler
     local p = t.peer(nil, "--mode lineecho --quiet")
     local order = {}
-    local function talk(tag, n)
+    -- a peer that answers tag1..tagn each 20 ms late, so that the first
+    -- receive surely waits (on loopback an echo can be there before the
+    -- receive asks, and then the thread has not waited yet)
+    local function late_peer(tag, n)
+        local steps = {}
+        for i = 1, n do
+            steps[#steps + 1] = ("expect %s%d\\n;sleep 20;send %s%d\\n"):format(tag, i, tag, i)
+        end
+        return t.peer(table.concat(steps, ";") .. ";noread")
+    end
+    local function talk(tag, n, peer)
         local c = cosocket.tcp()
-        assert(c:connect(H, p.port))
+        assert(c:connect(H, (peer or p).port))
         for i = 1, n do
             assert(c:send(tag .. i .. "\n"))
             local l = assert(c:receive())
@@ -404,8 +414,9 @@ t.test("a thread alone waits in place, but only when nothing else could run", fu
         c:close()
     end
     -- a child's wait gives control back to its parent (spawn returns)
+    local cp = late_peer("c", 2)
     go(function()
-        local th = spawn(talk, "c", 2)
+        local th = spawn(talk, "c", 2, cp)
         order[#order + 1] = "parent"
         talk("p", 1)
         assert(wait(th))
@@ -413,22 +424,29 @@ t.test("a thread alone waits in place, but only when nothing else could run", fu
     t.eq(order[1], "parent", "spawn returned at the child's first wait: "
          .. table.concat(order, ","))
     t.eq(#order, 4, "child and parent")
-    -- spawned from the main program: spawn returns at the first wait
+    -- spawned from the main program: spawn returns at the first wait (a
+    -- peer that answers 20 ms late, so the first receive surely waits: on
+    -- loopback the echo can otherwise be there before the receive asks)
     order = {}
-    local th = spawn(talk, "m", 2)
+    local mp = late_peer("m", 2)
+    local th = spawn(talk, "m", 2, mp)
     order[#order + 1] = "main"
     assert(wait(th))
     t.eq(table.concat(order, ","), "main,m1,m2", "spawn from main")
+    cp:stop()
+    mp:stop()
     -- wait() from the main program returns as soon as the awaited thread
     -- finished, while another thread still has waits to do
     order = {}
     local quick = spawn(function() sleep(0) end)
-    local slow = spawn(talk, "s", 3)
+    local sp = late_peer("s", 3)
+    local slow = spawn(talk, "s", 3, sp)
     assert(wait(quick))
     order[#order + 1] = "main"
     assert(wait(slow))
     local got = table.concat(order, ",")
     t.ok(got:find("main") < got:find("s3"), "main woke before s3: " .. got)
+    sp:stop()
     -- alone, a thread still sees the time advance after its waits
     go(function()
         local c = cosocket.tcp()
@@ -441,11 +459,11 @@ t.test("a thread alone waits in place, but only when nothing else could run", fu
         end
         c:close()
     end)
-    -- inside a plain coroutine the wait is refused, alone or not
+    -- inside a plain coroutine the wait is refused, alone or not (nothing
+    -- was sent, so the line echo peer has nothing to answer: it must wait)
     go(function()
         local c = cosocket.tcp()
         assert(c:connect(H, p.port))
-        assert(c:send("x\n"))
         local ok, err = coroutine.resume(coroutine.create(function()
             return c:receive()
         end))
