@@ -6,7 +6,7 @@
 # 32-byte datagrams against a forked UDP echo server on 127.0.0.1, with
 # interleaved repetitions; the ratio to raw C comes from the same run.
 # Output: RESULT lines (bench/common.h format; workloads udp_pp_cross and
-# udp_pp_same) and a summary table. bench/run.sh may call this script.
+# udp_pp_same) and a summary table. bench/run.sh runs it after its main table.
 # Only loopback traffic; bounded loops; the server child is killed by PID.
 set -euo pipefail
 
