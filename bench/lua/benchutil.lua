@@ -60,6 +60,32 @@ function M.median(v, n)
   return t[math.floor(n / 2) + 1]
 end
 
+-- Ping-pong timing, the same for every client: min(n/10, 2000) untimed
+-- calls of step(), then n timed ones. Returns wall and CPU seconds and the
+-- median latency of one step in µs.
+function M.time_round_trips(n, step)
+  for _ = 1, math.min(math.floor(n / 10), 2000) do step() end
+  local lat, now = {}, M.now
+  local c0, t0 = M.cpu(), now()
+  for i = 1, n do
+    local a = now()
+    step()
+    lat[i] = now() - a
+  end
+  local t1, c1 = now(), M.cpu()
+  return t1 - t0, c1 - c0, M.median(lat, n) * 1e6
+end
+
+-- Cycle timing (reconnect, pooled): min(n/10, 500) untimed cycles, then n
+-- timed ones. Returns wall and CPU seconds.
+function M.time_cycles(n, cycle)
+  for _ = 1, math.min(math.floor(n / 10), 500) do cycle() end
+  local c0, t0 = M.cpu(), M.now()
+  for _ = 1, n do cycle() end
+  local t1, c1 = M.now(), M.cpu()
+  return t1 - t0, c1 - c0
+end
+
 function M.result(impl, workload, ops, secs, cpu, p50_us, errors)
   return string.format("RESULT impl=%s workload=%s ops=%.0f secs=%.6f cpu_s=%.6f p50_us=%.2f errors=%d",
     impl, workload, ops, secs, cpu, p50_us or 0, errors or 0)

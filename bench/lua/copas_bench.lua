@@ -46,17 +46,9 @@ local out
 if workload:match("^pingpong") then
   spawn(function()
     local s = assert(connect())
-    for _ = 1, math.min(math.floor(n / 10), 2000) do round_trip(s) end
-    local lat, now = {}, U.now
-    local c0, t0 = U.cpu(), now()
-    for i = 1, n do
-      local a = now()
-      round_trip(s)
-      lat[i] = now() - a
-    end
-    local t1, c1 = now(), U.cpu()
+    local secs, cpu, p50 = U.time_round_trips(n, function() round_trip(s) end)
     s:close()
-    out = U.result("copas", workload, n, t1 - t0, c1 - c0, U.median(lat, n) * 1e6, errors)
+    out = U.result("copas", workload, n, secs, cpu, p50, errors)
   end)
   loop()
 elseif workload == "reconnect" then
@@ -67,11 +59,8 @@ elseif workload == "reconnect" then
       round_trip(s)
       s:close()
     end
-    for _ = 1, math.min(math.floor(n / 10), 500) do cycle() end
-    local c0, t0 = U.cpu(), U.now()
-    for _ = 1, n do cycle() end
-    local t1, c1 = U.now(), U.cpu()
-    out = U.result("copas", workload, n, t1 - t0, c1 - c0, 0, errors)
+    local secs, cpu = U.time_cycles(n, cycle)
+    out = U.result("copas", workload, n, secs, cpu, 0, errors)
   end)
   loop()
 elseif workload:match("^concurrent") then

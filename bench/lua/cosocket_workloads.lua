@@ -37,17 +37,9 @@ function M.pingpong(env, workload, port, n)
   local st = { errors = 0 }
   local sock = connect(env, st, port)
   if not sock then return U.result(env.impl, workload, 0, 0, 0, 0, 1) end
-  for _ = 1, math.min(math.floor(n / 10), 2000) do round_trip(env, st, sock) end
-  local lat, now = {}, U.now
-  local c0, t0 = U.cpu(), now()
-  for i = 1, n do
-    local a = now()
-    round_trip(env, st, sock)
-    lat[i] = now() - a
-  end
-  local t1, c1 = now(), U.cpu()
+  local secs, cpu, p50 = U.time_round_trips(n, function() round_trip(env, st, sock) end)
   sock:close()
-  return U.result(env.impl, workload, n, t1 - t0, c1 - c0, U.median(lat, n) * 1e6, st.errors)
+  return U.result(env.impl, workload, n, secs, cpu, p50, st.errors)
 end
 
 -- connect, send, receive, then close (reconnect) or setkeepalive (pooled).
@@ -65,11 +57,8 @@ end
 
 function M.cycles(env, workload, port, n, pooled)
   local st = { errors = 0 }
-  for _ = 1, math.min(math.floor(n / 10), 500) do cycle(env, st, port, pooled) end
-  local c0, t0 = U.cpu(), U.now()
-  for _ = 1, n do cycle(env, st, port, pooled) end
-  local t1, c1 = U.now(), U.cpu()
-  return U.result(env.impl, workload, n, t1 - t0, c1 - c0, 0, st.errors)
+  local secs, cpu = U.time_cycles(n, function() cycle(env, st, port, pooled) end)
+  return U.result(env.impl, workload, n, secs, cpu, 0, st.errors)
 end
 
 local function conc_worker(env, st, port, k)

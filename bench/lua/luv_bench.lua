@@ -114,17 +114,9 @@ local out
 if workload:match("^pingpong") then
   spawn(function()
     local c = assert(connect())
-    for _ = 1, math.min(math.floor(n / 10), 2000) do round_trip(c) end
-    local lat, now = {}, U.now
-    local c0, t0 = U.cpu(), now()
-    for i = 1, n do
-      local a = now()
-      round_trip(c)
-      lat[i] = now() - a
-    end
-    local t1, c1 = now(), U.cpu()
+    local secs, cpu, p50 = U.time_round_trips(n, function() round_trip(c) end)
     close(c)
-    out = U.result("luv", workload, n, t1 - t0, c1 - c0, U.median(lat, n) * 1e6, errors)
+    out = U.result("luv", workload, n, secs, cpu, p50, errors)
   end)
 elseif workload == "reconnect" then
   spawn(function()
@@ -134,11 +126,8 @@ elseif workload == "reconnect" then
       round_trip(c)
       close(c)
     end
-    for _ = 1, math.min(math.floor(n / 10), 500) do cycle() end
-    local c0, t0 = U.cpu(), U.now()
-    for _ = 1, n do cycle() end
-    local t1, c1 = U.now(), U.cpu()
-    out = U.result("luv", workload, n, t1 - t0, c1 - c0, 0, errors)
+    local secs, cpu = U.time_cycles(n, cycle)
+    out = U.result("luv", workload, n, secs, cpu, 0, errors)
   end)
 elseif workload:match("^concurrent") then
   local c0, t0 = U.cpu(), U.now()
