@@ -26,7 +26,7 @@ impl Tcp {
         if s & (state::RD_CLOSED | state::WR_CLOSED) != 0 {
             return Err(Error::CLOSED);
         }
-        let (tls, drained_at) = {
+        let (tls, drained_at, rcvtimeo) = {
             let rd = lock(&self.rd);
             if rd.eof() {
                 return Err(Error::CLOSED);
@@ -36,7 +36,7 @@ impl Tcp {
             if rd.unread() > 0 || rd.tls.as_ref().is_some_and(|t| t.has_unread()) {
                 return Err(Error::op("unread data in buffer"));
             }
-            (rd.tls.clone(), rd.drained_at)
+            (rd.tls.clone(), rd.drained_at, rd.kernel_timeout())
         };
         let key = lock(&self.meta).pool_key.clone().unwrap_or_default();
         if let Some(size) = size
@@ -77,7 +77,6 @@ impl Tcp {
             let wr = lock(&self.wr);
             (wr.nodelay_known(), wr.kernel_timeout())
         };
-        let rcvtimeo = lock(&self.rd).kernel_timeout();
         let (reused, unix, counted) = {
             let mut m = lock(&self.meta);
             (m.reused, m.unix, std::mem::take(&mut m.counted))
