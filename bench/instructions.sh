@@ -24,27 +24,9 @@ command -v valgrind >/dev/null || {
 N1=2000 N2=6000
 K1=100 K2=300 C64=64
 
-# Warm-up operations the clients run before timing (see the clients).
-warm() {
-  local n=$1 cap=$2 w
-  w=$((n / 10))
-  [ $w -gt "$cap" ] && w=$cap
-  echo $w
-}
+# shellcheck source=bench/profile_lib.sh
+. "$BENCH/profile_lib.sh"
 
-SRV=
-start_server() {
-  : >"$TMP/in_server.out"
-  taskset -c 1 "$BUILD/server" 0 >"$TMP/in_server.out" 2>/dev/null &
-  SRV=$!
-  PORT=""
-  for _ in $(seq 100); do
-    PORT=$(awk '/^READY/ {print $2}' "$TMP/in_server.out")
-    [ -n "$PORT" ] && break
-    sleep 0.02
-  done
-}
-stop_server() { [ -n "$SRV" ] && kill "$SRV" 2>/dev/null && wait "$SRV" 2>/dev/null; }
 trap stop_server EXIT
 
 irefs() { # cmd... -> total instructions
@@ -70,7 +52,7 @@ measure() {
     'BEGIN {printf "| %s | %.0f |\n", l, (b - a) / (y - x)}'
 }
 
-start_server
+start_server 1
 L="luajit $BENCH/lua"
 pp1=$((N1 + $(warm $N1 2000))) pp2=$((N2 + $(warm $N2 2000)))
 cy1=$((N1 + $(warm $N1 500))) cy2=$((N2 + $(warm $N2 500)))

@@ -25,31 +25,14 @@ N_PP=20000
 N_POOL=20000
 C64=64 K64=300
 
-# Warm-up operations the clients run before timing (see the clients).
-warm() {
-  local n=$1 cap=$2 w
-  w=$((n / 10))
-  [ $w -gt "$cap" ] && w=$cap
-  echo $w
-}
+# shellcheck source=bench/profile_lib.sh
+. "$BENCH/profile_lib.sh"
 
-start_server() {
-  : >"$TMP/sc_server.out"
-  taskset -c 0 "$BUILD/server" 0 >"$TMP/sc_server.out" 2>/dev/null &
-  SRV=$!
-  PORT=""
-  for _ in $(seq 100); do
-    PORT=$(awk '/^READY/ {print $2}' "$TMP/sc_server.out")
-    [ -n "$PORT" ] && break
-    sleep 0.02
-  done
-}
-stop_server() { kill "$SRV" 2>/dev/null; wait "$SRV" 2>/dev/null; }
 
 count() { # label ops cmd...
   local label=$1 ops=$2
   shift 2
-  start_server
+  start_server 0
   local cmd=("${@/PORT/$PORT}")
   perf stat -x, -e "$EVENTS" -o "$TMP/sc_perf.txt" -- taskset -c 0 "${cmd[@]}" >/dev/null 2>"$TMP/sc_err.txt"
   stop_server
