@@ -262,16 +262,32 @@ static void options(void)
     peer_stop(&p);
 }
 
+/* What the blocked reader saw: its status and whether it read "pong". */
+struct reader_out {
+    cosocket_status st;
+    int got_pong;
+};
+
 static void *blocked_reader(void *arg)
 {
-    static cosocket_result r;
-    static cosocket_status st;
+    static struct reader_out out;
+    cosocket_result r = empty_result();
     /* The main thread's receive(0) probes make the socket busy for an
-     * instant: retry until this reader gets in. */
-    do {
-        st = cosocket_tcp_receive(arg, COSOCKET_PATTERN_LINE, 0, &r);
-    } while (st == COSOCKET_STATUS_ERROR && err_is(&r, "socket busy reading"));
-    return &st;
+     * instant: retry (after a pause, so that a thread switch under valgrind
+     * does not leave us spinning against a descheduled prober) until this
+     * reader gets in. */
+    for (;;) {
+        out.st = cosocket_tcp_receive(arg, COSOCKET_PATTERN_LINE, 0, &r);
+        if (!(out.st == COSOCKET_STATUS_ERROR && err_is(&r, "socket busy reading"))) {
+            break;
+        }
+        usleep(200);
+    }
+    out.got_pong = out.st == COSOCKET_STATUS_OK && data_is(&r, "pong");
+    if (!out.got_pong) {
+        show("blocked reader", out.st, &r);
+    }
+    return &out;
 }
 
 static void two_threads(void)
@@ -282,34 +298,44 @@ static void two_threads(void)
     cosocket_tcp *s = cosocket_tcp_new();
     pthread_t th;
     void *ret = NULL;
+    struct reader_out *out;
     double t0;
 
-    if (peer_start(&p, "hold") != 0) {
+    /* The peer answers "pong" only after the main thread's "ping": the
+     * reader stays blocked (its timeout is long) until the checks below
+     * are done, however slowly they run (valgrind, a loaded machine). */
+    if (peer_start(&p, "--quiet 'expect ping\\n;send pong\\n;hold'") != 0) {
         CHECK(0, "peer for two threads");
         return;
     }
-    cosocket_tcp_settimeouts(s, 5000, 5000, 1000, &r);
+    cosocket_tcp_settimeouts(s, 5000, 5000, 60000, &r);
     st = connect_local(s, p.port, &r);
     CHECK(st == COSOCKET_STATUS_OK, "connect");
     if (st != COSOCKET_STATUS_OK) {
         show("connect", st, &r);
     }
     pthread_create(&th, NULL, blocked_reader, s);
-    /* receive(0) makes the busy checks and no I/O: wait for the reader. */
+    /* receive(0) makes the busy checks and no I/O: wait for the reader.
+     * The pause between probes lets the reader in. */
     t0 = now_s();
-    do {
+    for (;;) {
         st = cosocket_tcp_receive(s, COSOCKET_PATTERN_SIZE, 0, &r);
-    } while (st == COSOCKET_STATUS_OK && now_s() - t0 < 20);
+        if (st != COSOCKET_STATUS_OK || now_s() - t0 > 30) {
+            break;
+        }
+        usleep(500);
+    }
     CHECK(st == COSOCKET_STATUS_ERROR && err_is(&r, "socket busy reading"), "second reader: socket busy reading");
     if (!err_is(&r, "socket busy reading")) {
         show("second reader", st, &r);
     }
     st = cosocket_tcp_close(s, &r);
     CHECK(st == COSOCKET_STATUS_ERROR && err_is(&r, "socket busy reading"), "close while reading: busy reading");
-    st = cosocket_tcp_send(s, (const uint8_t *)"some data", 9, &r);
-    CHECK(st == COSOCKET_STATUS_OK && r.value == 9, "send while another thread reads (full duplex)");
+    st = cosocket_tcp_send(s, (const uint8_t *)"ping\n", 5, &r);
+    CHECK(st == COSOCKET_STATUS_OK && r.value == 5, "send while another thread reads (full duplex)");
     pthread_join(th, &ret);
-    CHECK(ret != NULL && *(cosocket_status *)ret == COSOCKET_STATUS_ERROR, "the reader times out");
+    out = ret;
+    CHECK(out != NULL && out->got_pong, "the reader gets the answer to the other thread's send");
     CHECK(cosocket_tcp_close(s, &r) == COSOCKET_STATUS_OK, "close afterwards");
     cosocket_tcp_free(s);
     peer_stop(&p);
