@@ -75,6 +75,88 @@ fn connect_pending_then_result() {
     assert_eq!(arecv(&s, &lp, 8, Pattern::Line), R::data("hi"));
 }
 
+/// A loopback connect may finish inside connect_start (the handshake is
+/// done by the time connect(2) returns); receives that wait afterwards,
+/// alone (the solo path) or together (the epoll), still complete.
+#[test]
+fn loopback_connect_finishing_at_once_then_receives_that_wait() {
+    let lp = new_loop();
+    let script =
+        "expect PING\\n;sleep 30;send PONG\\n;expect PING\\n;sleep 30;send PONG\\n;wait_eof";
+    let p4 = Peer::script(script);
+    let p6 = Peer::start(&["--listen", "[::1]:0", script]);
+    let mut socks = Vec::new();
+    for (i, (host, p)) in [
+        (&b"127.0.0.1"[..], &p4),
+        (b"[::1]", &p6),
+        (b"127.0.0.1", &p4),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let s = asock(5000);
+        let token = 10 + i as u64;
+        match s.connect_start(&lp, token, host, Some(p.port()), &opts()) {
+            Start::Done(r) => assert_eq!(r.map_err(|e| e.to_string()), Ok(())),
+            Start::Pending => {
+                wait_token(&lp, token, &mut Vec::new());
+                assert_eq!(s.take_connect_result().map(|r| r.is_ok()), Some(true));
+            }
+        }
+        socks.push(s);
+    }
+    // One at a time.
+    for s in &socks {
+        assert_eq!(asend(s, &lp, 1, &[b"PING\n"]), Ok(5));
+        let (r, pending) = arecv_req(s, &lp, 2, ReadRequest::Pattern(Pattern::Line));
+        assert_eq!(r, R::data("PONG"));
+        assert!(pending, "the reply comes 30 ms later");
+    }
+    // All at once.
+    let mut pending = HashSet::new();
+    for (i, s) in socks.iter().enumerate() {
+        assert_eq!(asend(s, &lp, 1, &[b"PING\n"]), Ok(5));
+        let token = 20 + i as u64;
+        match s.receive_start(&lp, token, ReadRequest::Pattern(Pattern::Line)) {
+            Start::Pending => {
+                pending.insert(token);
+            }
+            Start::Done(o) => panic!("the reply comes 30 ms later: {:?}", own(s, o)),
+        }
+    }
+    drain(&lp, &mut pending);
+    for s in &socks {
+        let o = s.take_read_result().expect("read result after its token");
+        assert_eq!(own(s, o), R::data("PONG"));
+        assert_eq!(close(s), Ok(()));
+    }
+    for (p, n) in [(&p4, 2), (&p6, 1)] {
+        assert!(p.wait_closed(n, TIMEOUT), "{}", p.log());
+        assert!(p.errors(n).is_empty(), "{}", p.log());
+    }
+    assert_idle(&lp);
+}
+
+/// A refused loopback connect is reported as before (not as finished).
+#[test]
+fn refused_loopback_connect_is_refused() {
+    let lp = new_loop();
+    let r4 = Peer::start(&["--mode", "refuse"]);
+    let r6 = Peer::start(&["--mode", "refuse", "--listen", "[::1]:0"]);
+    for (i, (host, p)) in [(&b"127.0.0.1"[..], &r4), (b"[::1]", &r6)]
+        .into_iter()
+        .enumerate()
+    {
+        let s = asock(5000);
+        assert_eq!(
+            aconnect(&s, &lp, 1 + i as u64, host, Some(p.port())),
+            Err("connection refused".into())
+        );
+        assert_eq!(line(&s), R::err2("closed"));
+    }
+    assert_idle(&lp);
+}
+
 #[test]
 fn connect_ipv6_name_and_unix() {
     let lp = new_loop();

@@ -121,9 +121,9 @@ struct OpTimer {
 struct Reg {
     src: Arc<dyn Source>,
     timers: [OpTimer; 2],
-    /// An fd whose epoll registration is deferred ([`EventLoop::watch_lazy`])
-    /// and its index in `Inner::deferred`.
-    deferred: Option<(RawFd, usize)>,
+    /// An fd whose epoll registration is deferred ([`EventLoop::watch_lazy`]),
+    /// its index in `Inner::deferred` and whether it is for writability too.
+    deferred: Option<(RawFd, usize, bool)>,
 }
 
 #[derive(Default)]
@@ -149,15 +149,15 @@ struct Inner {
 
 impl Inner {
     /// Cancels the deferred registration of `id`; returns its fd.
-    fn undefer(&mut self, id: u64) -> Option<RawFd> {
-        let (fd, pos) = self.socks.get_mut(&id)?.deferred.take()?;
+    fn undefer(&mut self, id: u64) -> Option<(RawFd, bool)> {
+        let (fd, pos, out) = self.socks.get_mut(&id)?.deferred.take()?;
         self.deferred.swap_remove(pos);
         if let Some(&moved) = self.deferred.get(pos)
-            && let Some((_, p)) = self.socks.get_mut(&moved).and_then(|r| r.deferred.as_mut())
+            && let Some((_, p, _)) = self.socks.get_mut(&moved).and_then(|r| r.deferred.as_mut())
         {
             *p = pos;
         }
-        Some(fd)
+        Some((fd, out))
     }
 
     fn arm(&mut self, id: u64, slot: u8, deadline: Instant) {
@@ -405,12 +405,16 @@ impl EventLoop {
         })
     }
 
-    /// Registers a socket's fd (edge-triggered, read and write interest).
-    pub(crate) fn watch(&self, sock: Arc<dyn Source>, fd: RawFd) -> Result<()> {
+    /// Registers a socket's fd, edge-triggered, for readability (with
+    /// EPOLLRDHUP) and, if `out`, writability. A source that waits for
+    /// nothing but reads is registered without EPOLLOUT: the writable edge
+    /// of a fresh socket would otherwise wake the next epoll_wait for
+    /// nothing. [`EventLoop::watch_out`] adds it when a send must wait.
+    pub(crate) fn watch(&self, sock: Arc<dyn Source>, fd: RawFd, out: bool) -> Result<()> {
         let id = sock.id();
-        // A deferred registration is made here instead.
-        lock(&self.inner).undefer(id);
-        Self::epoll_add(self.epfd, id, fd)?;
+        // A deferred registration is made here instead (keeping its EPOLLOUT).
+        let out = out || lock(&self.inner).undefer(id).is_some_and(|(_, o)| o);
+        Self::epoll_add(self.epfd, id, fd, out)?;
         self.register(sock);
         Ok(())
     }
@@ -424,32 +428,54 @@ impl EventLoop {
     /// reports it as an event if it is ready. The pending operation's timer
     /// fires either way. Should the late epoll_ctl fail, the loop calls the
     /// source's [`Source::watch_failed`].
-    pub(crate) fn watch_lazy(&self, sock: Arc<dyn Source>, fd: RawFd) -> Result<()> {
+    pub(crate) fn watch_lazy(&self, sock: Arc<dyn Source>, fd: RawFd, out: bool) -> Result<()> {
         {
             let mut inner = lock(&self.inner);
             if !self.external.load(Ordering::Acquire) {
                 let id = sock.id();
-                if inner.socks.get(&id).and_then(|r| r.deferred).map(|d| d.0) == Some(fd) {
+                if let Some(d) = inner.socks.get_mut(&id).and_then(|r| r.deferred.as_mut())
+                    && d.0 == fd
+                {
+                    d.2 |= out;
                     return Ok(());
                 }
                 inner.undefer(id);
                 let pos = inner.deferred.len();
                 inner.deferred.push(id);
-                Self::register_locked(&mut inner, sock).deferred = Some((fd, pos));
+                Self::register_locked(&mut inner, sock).deferred = Some((fd, pos, out));
                 self.has_deferred.store(true, Ordering::Release);
                 return Ok(());
             }
         }
-        self.watch(sock, fd)
+        self.watch(sock, fd, out)
     }
 
     /// Makes the deferred registration of `id`, if any, now.
     pub(crate) fn watch_now(&self, id: u64) -> Result<()> {
         let fd = lock(&self.inner).undefer(id);
         match fd {
-            Some(fd) => Self::epoll_add(self.epfd, id, fd),
+            Some((fd, out)) => Self::epoll_add(self.epfd, id, fd, out),
             None => Ok(()),
         }
+    }
+
+    /// Adds writability to the registration of source `id`'s `fd` (made by
+    /// [`EventLoop::watch`] or [`EventLoop::watch_lazy`] without `out`): a
+    /// send must wait. A deferred registration is made with EPOLLOUT; a
+    /// made one is changed with EPOLL_CTL_MOD, which, like EPOLL_CTL_ADD,
+    /// checks the fd's current state, so an fd that is writable already
+    /// is reported by the next epoll_wait (no edge is lost).
+    pub(crate) fn watch_out(&self, id: u64, fd: RawFd) -> Result<()> {
+        {
+            let mut inner = lock(&self.inner);
+            if let Some(d) = inner.socks.get_mut(&id).and_then(|r| r.deferred.as_mut())
+                && d.0 == fd
+            {
+                d.2 = true;
+                return Ok(());
+            }
+        }
+        Self::epoll_ctl(self.epfd, libc::EPOLL_CTL_MOD, id, fd, true).map_err(Error::errno)
     }
 
     /// Makes every deferred registration (before an epoll_wait); a failure
@@ -467,10 +493,10 @@ impl EventLoop {
                 let Some(reg) = inner.socks.get_mut(id) else {
                     continue;
                 };
-                let Some((fd, _)) = reg.deferred.take() else {
+                let Some((fd, _, out)) = reg.deferred.take() else {
                     continue;
                 };
-                if let Err(e) = Self::epoll_add(self.epfd, *id, fd) {
+                if let Err(e) = Self::epoll_add(self.epfd, *id, fd, out) {
                     failed.push((Arc::clone(&reg.src), e));
                 }
             }
@@ -483,23 +509,34 @@ impl EventLoop {
         }
     }
 
-    /// EPOLL_CTL_ADD of `fd` with data `id` (MOD if it is there already).
-    fn epoll_add(epfd: RawFd, id: u64, fd: RawFd) -> Result<()> {
+    /// EPOLL_CTL_ADD of `fd` with data `id` (MOD if it is there already),
+    /// edge-triggered, for EPOLLIN|EPOLLRDHUP and, if `out`, EPOLLOUT.
+    fn epoll_add(epfd: RawFd, id: u64, fd: RawFd, out: bool) -> Result<()> {
+        match Self::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, id, fd, out) {
+            Err(libc::EEXIST) => Self::epoll_ctl(epfd, libc::EPOLL_CTL_MOD, id, fd, out),
+            r => r,
+        }
+        .map_err(Error::errno)
+    }
+
+    fn epoll_ctl(
+        epfd: RawFd,
+        op: i32,
+        id: u64,
+        fd: RawFd,
+        out: bool,
+    ) -> std::result::Result<(), i32> {
+        let mut events = libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLET;
+        if out {
+            events |= libc::EPOLLOUT;
+        }
         let mut ev = libc::epoll_event {
-            events: (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
+            events: events as u32,
             u64: id,
         };
         // SAFETY: valid fds and event.
-        let rc = unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd, &mut ev) };
-        if rc < 0 {
-            let e = errno();
-            if e != libc::EEXIST {
-                return Err(Error::errno(e));
-            }
-            // SAFETY: as above.
-            if unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_MOD, fd, &mut ev) } < 0 {
-                return Err(Error::errno(errno()));
-            }
+        if unsafe { libc::epoll_ctl(epfd, op, fd, &mut ev) } < 0 {
+            return Err(errno());
         }
         Ok(())
     }
@@ -514,7 +551,7 @@ impl EventLoop {
     /// deferred registration), keeping the source and its timers (a connect
     /// moving on to the next address); call before closing the fd.
     pub(crate) fn unregister_fd(&self, id: u64, fd: RawFd) {
-        if lock(&self.inner).undefer(id).is_some_and(|d| d == fd) {
+        if lock(&self.inner).undefer(id).is_some_and(|(d, _)| d == fd) {
             return; // never added
         }
         let mut ev = libc::epoll_event { events: 0, u64: 0 };
@@ -530,7 +567,7 @@ impl EventLoop {
             let deferred = inner.undefer(id);
             (inner.remove(id), deferred)
         };
-        if fd >= 0 && deferred != Some(fd) {
+        if fd >= 0 && deferred.map(|(d, _)| d) != Some(fd) {
             let mut ev = libc::epoll_event { events: 0, u64: 0 };
             // SAFETY: valid epoll fd; a stale fd only yields an error we ignore.
             unsafe { libc::epoll_ctl(self.epfd, libc::EPOLL_CTL_DEL, fd, &mut ev) };
@@ -619,6 +656,23 @@ impl EventLoop {
         (added - 1, lock(&self.inner).deferred.len())
     }
 
+    /// The events `fd` is registered for in the epoll set, None when it is
+    /// not there; from /proc (tests only).
+    #[cfg(test)]
+    pub(crate) fn interest(&self, fd: RawFd) -> Option<u32> {
+        let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", self.epfd))
+            .expect("epoll fdinfo");
+        info.lines().find_map(|l| {
+            let mut w = l.split_whitespace();
+            (w.next() == Some("tfd:") && w.next()?.parse::<RawFd>().ok()? == fd)
+                .then(|| {
+                    w.next().filter(|k| *k == "events:")?;
+                    u32::from_str_radix(w.next()?, 16).ok()
+                })
+                .flatten()
+        })
+    }
+
     /// Number of operations and sleeps the loop is tracking.
     pub fn pending(&self) -> usize {
         let inner = lock(&self.inner);
@@ -637,6 +691,10 @@ impl EventLoop {
         // Written by epoll_wait before being read; left uninitialised
         // (zeroing 3 KiB per wait was the loop's largest per-call cost).
         let mut events = [const { MaybeUninit::<libc::epoll_event>::uninit() }; MAX_EVENTS];
+        // After one epoll_wait that finished nothing (a fresh registration's
+        // writable edge, say), waiting in it again costs one syscall; the
+        // solo path could cost three on a fresh non-blocking fd.
+        let mut solo_allowed = true;
         loop {
             let (timer, solo) = {
                 let mut inner = lock(&self.inner);
@@ -646,7 +704,7 @@ impl EventLoop {
                 }
                 // Waking at an entry that turns out unused only costs a loop.
                 let timer = inner.earliest_bound();
-                let solo = if timeout == Some(Duration::ZERO) {
+                let solo = if !solo_allowed || timeout == Some(Duration::ZERO) {
                     None
                 } else {
                     self.solo_candidate(&inner)
@@ -668,6 +726,7 @@ impl EventLoop {
                     src.solo(self, limit, now)
                 });
             if !waited {
+                solo_allowed = false;
                 self.flush_deferred();
                 let ms = match until {
                     None => -1,

@@ -131,7 +131,14 @@ impl Tcp {
     pub(super) fn install_pooled(&self, conn: IdleConn) {
         self.install(conn.fd, conn.unix, conn.nonblocking, conn.sndtimeo);
         lock(&self.wr).set_nodelay_known(conn.nodelay);
-        lock(&self.rd).set_kernel_timeout(conn.rcvtimeo);
+        {
+            let mut rd = lock(&self.rd);
+            rd.set_kernel_timeout(conn.rcvtimeo);
+            // A reused connection is one that waits again: the solo path
+            // may pay fcntl once on its non-blocking fd (see
+            // `Tcp::solo_read`) instead of the epoll path on every reuse.
+            rd.solo_declined = true;
+        }
         if let Some(t) = conn.tls {
             lock(&self.rd).tls = Some(Arc::clone(&t));
             lock(&self.wr).tls = Some(t);

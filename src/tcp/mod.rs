@@ -86,6 +86,8 @@ pub struct Tcp {
     /// allocation).
     watch_loop: std::sync::atomic::AtomicUsize,
     watch_fd: AtomicI32,
+    /// Mirror of `Meta::watch_out`, published like `watch_fd`.
+    watch_out: std::sync::atomic::AtomicBool,
     /// TLS settings and the async handshake (not touched by plain I/O).
     tls: Mutex<tls::TlsSlot>,
 }
@@ -98,6 +100,10 @@ struct Meta {
     unix: bool,
     /// The loop this socket's fd is registered with, if any.
     watcher: Option<(Weak<EventLoop>, RawFd)>,
+    /// The registration with `watcher` includes EPOLLOUT (some connect,
+    /// send or handshake had to wait for writability); set by every
+    /// registration of an fd, so valid whenever `watcher` has one.
+    watch_out: bool,
     connect: Option<connect::PendingConnect>,
     /// The connection is counted by the pool named `pool_key`.
     counted: bool,
@@ -136,6 +142,7 @@ impl Tcp {
             meta: Mutex::new(Meta::default()),
             watch_loop: std::sync::atomic::AtomicUsize::new(0),
             watch_fd: AtomicI32::new(-1),
+            watch_out: std::sync::atomic::AtomicBool::new(false),
             tls: Mutex::new(tls::TlsSlot::default()),
         }
     }
@@ -310,6 +317,7 @@ impl Tcp {
         self.watch_loop.store(0, Ordering::Release);
         if let Some((w, wfd)) = &m.watcher {
             self.watch_fd.store(*wfd, Ordering::Release);
+            self.watch_out.store(m.watch_out, Ordering::Release);
             self.watch_loop
                 .store(w.as_ptr() as usize, Ordering::Release);
         }
@@ -318,17 +326,26 @@ impl Tcp {
     /// Registers this socket's fd with `lp` (once per fd and loop) at once,
     /// also when an earlier operation's registration is still deferred
     /// (connect and TLS handshake: cold, and their failures are handled at
-    /// their start).
-    pub(crate) fn watch(&self, this: &Arc<Tcp>, lp: &EventLoop) -> Result<()> {
-        self.watch_slow(this, lp, false)
+    /// their start); `out`: for writability too (see [`Tcp::watch_lazy`]).
+    pub(crate) fn watch(&self, this: &Arc<Tcp>, lp: &EventLoop, out: bool) -> Result<()> {
+        self.watch_slow(this, lp, false, out)
     }
 
     /// Registers this socket's fd with `lp` (once per fd and loop), the
     /// epoll_ctl deferred until the loop sleeps in epoll_wait
     /// ([`EventLoop::watch_lazy`]): a receive or send the loop's solo path
     /// finishes never touches the epoll, nor does the setkeepalive after it.
+    ///
+    /// `out`: a send waits for writability. A socket is registered for
+    /// EPOLLOUT only from the first wait that needs it on (one
+    /// EPOLL_CTL_MOD when it was registered without): the writable edge of
+    /// a fresh socket only waking epoll_wait for nothing is what a socket
+    /// whose receives alone wait (the usual case) is spared. EPOLLOUT then
+    /// stays: once the edge is consumed, an idle writable socket wakes
+    /// nobody (the send buffer only signals space after a send filled it),
+    /// and removing it would cost a syscall per blocked send.
     #[inline]
-    pub(crate) fn watch_lazy(&self, this: &Arc<Tcp>, lp: &EventLoop) -> Result<()> {
+    pub(crate) fn watch_lazy(&self, this: &Arc<Tcp>, lp: &EventLoop, out: bool) -> Result<()> {
         // Already watched by this loop with this fd (every receive start
         // after the first): two loads instead of the meta lock.
         let me = lp as *const EventLoop as usize;
@@ -336,21 +353,32 @@ impl Tcp {
             let fd = self.fd();
             if fd >= 0
                 && self.watch_fd.load(Ordering::Acquire) == fd
+                && (!out || self.watch_out.load(Ordering::Acquire))
                 && self.watch_loop.load(Ordering::Acquire) == me
             {
                 return Ok(());
             }
         }
-        self.watch_slow(this, lp, true)
+        self.watch_slow(this, lp, true, out)
+    }
+
+    /// Adds writability to the registration of this socket's fd with `lp`
+    /// (a TLS handshake that registered to read now waits to write).
+    pub(crate) fn watch_out(&self, this: &Arc<Tcp>, lp: &EventLoop) -> Result<()> {
+        self.watch_lazy(this, lp, true)
     }
 
     #[cold]
-    fn watch_slow(&self, this: &Arc<Tcp>, lp: &EventLoop, lazy: bool) -> Result<()> {
+    fn watch_slow(&self, this: &Arc<Tcp>, lp: &EventLoop, lazy: bool, out: bool) -> Result<()> {
         let fd = self.fd();
         let mut m = lock(&self.meta);
         if let Some((w, wfd)) = &m.watcher {
             if w.ptr_eq(&lp.weak()) {
                 if *wfd == fd {
+                    if out && !m.watch_out {
+                        lp.watch_out(self.id(), fd)?;
+                        m.watch_out = true;
+                    }
                     self.publish_watcher(&m);
                     return if lazy {
                         Ok(())
@@ -370,11 +398,12 @@ impl Tcp {
         self.publish_watcher(&m);
         let src = Arc::clone(this) as Arc<dyn Source>;
         if lazy {
-            lp.watch_lazy(src, fd)?;
+            lp.watch_lazy(src, fd, out)?;
         } else {
-            lp.watch(src, fd)?;
+            lp.watch(src, fd, out)?;
         }
         m.watcher = Some((lp.weak(), fd));
+        m.watch_out = out;
         self.publish_watcher(&m);
         Ok(())
     }
@@ -665,6 +694,138 @@ mod tests {
         assert_eq!(added + deferred, 1);
         got_line(&s);
         s.close().unwrap();
+    }
+
+    /// A peer that sends "x\n" when `reply` fires, reads nothing until
+    /// `drain` fires, then reads to the end and reports the byte count.
+    fn stalling_peer() -> (
+        u16,
+        std::sync::mpsc::Sender<()>,
+        std::sync::mpsc::Sender<()>,
+        std::sync::mpsc::Receiver<usize>,
+    ) {
+        use std::io::Read;
+        use std::sync::mpsc::channel;
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let (reply_tx, reply_rx) = channel::<()>();
+        let (drain_tx, drain_rx) = channel::<()>();
+        let (count_tx, count_rx) = channel();
+        std::thread::spawn(move || {
+            let (mut c, _) = l.accept().unwrap();
+            reply_rx.recv().unwrap();
+            c.write_all(b"x\n").unwrap();
+            drain_rx.recv().unwrap();
+            let mut n = 0;
+            let mut buf = vec![0u8; 1 << 16];
+            while let Ok(k) = c.read(&mut buf) {
+                if k == 0 {
+                    break;
+                }
+                n += k;
+            }
+            count_tx.send(n).unwrap();
+        });
+        (port, reply_tx, drain_tx, count_rx)
+    }
+
+    const READ_ONLY: u32 = (libc::EPOLLIN | libc::EPOLLRDHUP) as u32;
+    const OUT: u32 = libc::EPOLLOUT as u32;
+
+    /// Interest without EPOLLET, EPOLLERR and EPOLLHUP (the kernel adds
+    /// the last two to every registration).
+    fn interest(lp: &EventLoop, s: &Tcp) -> Option<u32> {
+        let implied = libc::EPOLLET | libc::EPOLLERR | libc::EPOLLHUP;
+        lp.interest(s.fd()).map(|e| e & !(implied as u32))
+    }
+
+    #[test]
+    fn registered_for_reads_only_until_a_send_waits() {
+        const BIG: usize = 8 << 20;
+        // made: the receive's registration is made before the send
+        // blocks (EPOLL_CTL_MOD adds EPOLLOUT); deferred: the send blocks
+        // while it is still deferred (EPOLL_CTL_ADD with EPOLLOUT).
+        for made in [true, false] {
+            let (port, reply, drain, count) = stalling_peer();
+            let lp = EventLoop::new().unwrap();
+            let s = sock(port);
+            if made {
+                let _ = lp.fd(); // registrations are made at once
+            }
+            let r = s.receive_start(&lp, 1, ReadRequest::Pattern(Pattern::Line));
+            assert!(matches!(r, Start::Pending), "the peer has sent nothing");
+            if made {
+                assert_eq!(interest(&lp, &s), Some(READ_ONLY));
+                reply.send(()).unwrap();
+                wait_all(&lp, &[1], None);
+                got_line(&s);
+            } else {
+                assert_eq!(lp.registrations(), (0, 1));
+            }
+            let data = vec![7u8; BIG];
+            match s.send_start(&lp, 2, &[std::io::IoSlice::new(&data)]) {
+                Start::Pending => {}
+                Start::Done(r) => panic!("8 MB to a peer not reading finished at once: {r:?}"),
+            }
+            if made {
+                assert_eq!(interest(&lp, &s), Some(READ_ONLY | OUT), "EPOLL_CTL_MOD");
+                drain.send(()).unwrap();
+                wait_all(&lp, &[2], None);
+            } else {
+                assert_eq!(lp.registrations(), (0, 1), "still deferred");
+                reply.send(()).unwrap();
+                drain.send(()).unwrap();
+                wait_all(&lp, &[1, 2], None);
+                got_line(&s);
+                assert_eq!(interest(&lp, &s), Some(READ_ONLY | OUT));
+            }
+            assert_eq!(
+                s.take_write_result().map(|r| r.map_err(|e| e.to_string())),
+                Some(Ok(BIG))
+            );
+            // EPOLLOUT stays; later receives and sends work as before.
+            s.close().unwrap();
+            assert_eq!(count.recv().unwrap(), BIG);
+            assert_eq!(lp.pending(), 0);
+        }
+    }
+
+    /// An async connect's non-blocking fd: its first receive that waits
+    /// declines the solo path (fcntl + SO_RCVTIMEO would cost more than
+    /// the epoll for a connection that waits once); once pooled and
+    /// reused, it waits again, so the solo path takes its receives.
+    #[test]
+    fn a_reused_async_connection_waits_on_the_solo_path() {
+        let port = slow_echo(20);
+        let lp = EventLoop::new().unwrap();
+        let s = Arc::new(Tcp::new());
+        s.set_timeout(5000).unwrap();
+        for round in 0..3 {
+            match s.connect_start(&lp, 9, b"127.0.0.1", Some(port), &ConnectOpts::default()) {
+                Start::Done(r) => r.unwrap(),
+                Start::Pending => {
+                    wait_all(&lp, &[9], None);
+                    s.take_connect_result().unwrap().unwrap();
+                }
+            }
+            assert_eq!(s.reused_times().unwrap(), round);
+            // Sent async: a blocking send would make the fd blocking.
+            match s.send_start(&lp, 8, &[std::io::IoSlice::new(b"x\n")]) {
+                Start::Done(r) => assert_eq!(r.map_err(|e| e.to_string()), Ok(2)),
+                Start::Pending => panic!("2 bytes did not fit"),
+            }
+            let r = s.receive_start(&lp, 1, ReadRequest::Pattern(Pattern::Line));
+            assert!(matches!(r, Start::Pending), "the reply comes later");
+            wait_all(&lp, &[1], None);
+            got_line(&s);
+            if round == 0 {
+                assert_eq!(lp.registrations(), (1, 0), "declined: the epoll");
+            } else {
+                assert_eq!(lp.registrations(), (0, 1), "the solo path");
+            }
+            s.set_keepalive(None, None).unwrap();
+            assert_eq!(lp.registrations(), (0, 0));
+        }
     }
 
     #[test]

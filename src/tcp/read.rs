@@ -85,8 +85,9 @@ pub(super) struct Reader {
     /// When a plain recv last came back short, draining the kernel's queue
     /// ([`sys::coarse_now_ns`]; 0: not on this connection).
     pub(super) drained_at: u64,
-    /// The solo path once declined this connection's non-blocking fd.
-    solo_declined: bool,
+    /// The solo path once declined this connection's non-blocking fd (or
+    /// need not: a pooled connection being reused).
+    pub(super) solo_declined: bool,
 }
 
 impl Reader {
@@ -371,7 +372,7 @@ impl Tcp {
                 Start::Done(out)
             }
             Progress::WouldBlock(_) => {
-                if let Err(e) = self.watch_lazy(self, lp) {
+                if let Err(e) = self.watch_lazy(self, lp, false) {
                     let s = rd.partial(&mut op);
                     rd.finish(&op);
                     let out = self.outcome(&rd, Got::Failed(e, Some(s)));

@@ -321,6 +321,23 @@ pub fn connect_start(fd: RawFd, addr: &RawAddr) -> Result<bool, i32> {
     }
 }
 
+/// Whether a non-blocking connect that returned EINPROGRESS has already
+/// completed: poll(2) with a zero timeout reports the fd writable with no
+/// error or hangup. False when it is still in progress, failed (the caller
+/// then learns the error the usual way) or poll itself fails.
+pub fn connected_now(fd: RawFd) -> bool {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd; a zero timeout never blocks.
+    let rc = unsafe { libc::poll(&mut pfd, 1, 0) };
+    rc == 1
+        && pfd.revents & (libc::POLLOUT | libc::POLLERR | libc::POLLHUP | libc::POLLNVAL)
+            == libc::POLLOUT
+}
+
 /// Result of a finished non-blocking connect (SO_ERROR); the fd's mode is
 /// left as it is.
 pub fn connect_finish(fd: RawFd) -> Result<(), i32> {

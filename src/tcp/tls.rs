@@ -292,7 +292,8 @@ impl Tcp {
             Ok(Begin::Fresh(c, n)) => (c, n),
             Err(e) => return Start::Done(Err(e)),
         };
-        match conn.handshake(self.fd()) {
+        let hs = conn.handshake(self.fd());
+        match hs {
             Hs::Done => return Start::Done(self.handshake_done(conn, check.as_ref())),
             Hs::Failed => {
                 let e = failure();
@@ -301,7 +302,7 @@ impl Tcp {
             }
             Hs::Read | Hs::Write => {}
         }
-        if let Err(e) = self.watch(self, lp) {
+        if let Err(e) = self.watch(self, lp, matches!(hs, Hs::Write)) {
             self.handshake_failed();
             return Start::Done(Err(e));
         }
@@ -327,7 +328,15 @@ impl Tcp {
             None => return,
         };
         let res = match conn.handshake(self.fd()) {
-            Hs::Read | Hs::Write => return,
+            Hs::Read => return,
+            // Registered to read so far: writability is needed now.
+            Hs::Write => match self.watch_out(self, lp) {
+                Ok(()) => return,
+                Err(e) => {
+                    self.handshake_failed();
+                    Err(e)
+                }
+            },
             Hs::Done => self.handshake_done(conn, check.as_ref()),
             Hs::Failed => {
                 let e = failure();

@@ -236,7 +236,7 @@ impl Tcp {
         sent: usize,
         total: usize,
     ) -> Start<Result<usize>> {
-        if let Err(e) = self.watch_lazy(self, lp) {
+        if let Err(e) = self.watch_lazy(self, lp, true) {
             drop(wr);
             self.state.end_write(true);
             return Start::Done(Err(e));

@@ -177,7 +177,9 @@ impl Udp {
             }
         }
         m.watcher = None;
-        lp.watch(Arc::clone(this) as Arc<dyn Source>, fd)?;
+        // Read interest only: a UDP send never waits (on_ready ignores
+        // writability), and EPOLLOUT would only add wake-ups.
+        lp.watch(Arc::clone(this) as Arc<dyn Source>, fd, false)?;
         m.watcher = Some((lp.weak(), fd));
         Ok(())
     }
