@@ -61,6 +61,11 @@ count "cosocket C blocking, pooled_1core" $pool_ops "$BUILD/cosocket_c" blocking
 count "cosocket C completion queue, pooled_1core" $pool_ops "$BUILD/cosocket_c" cq pooled PORT $N_POOL
 count "cosocket LuaJIT outside scheduler, pooled_1core" $pool_ops $L/cosocket_bench.lua blocking pooled PORT $N_POOL
 count "cosocket LuaJIT inside scheduler, pooled_1core" $pool_ops $L/cosocket_bench.lua sched pooled PORT $N_POOL
+count "raw C, reconnect_1core" $pool_ops "$BUILD/raw" blocking reconnect PORT $N_POOL
+count "cosocket C blocking, reconnect_1core" $pool_ops "$BUILD/cosocket_c" blocking reconnect PORT $N_POOL
+count "cosocket C completion queue, reconnect_1core" $pool_ops "$BUILD/cosocket_c" cq reconnect PORT $N_POOL
+count "cosocket LuaJIT outside scheduler, reconnect_1core" $pool_ops $L/cosocket_bench.lua blocking reconnect PORT $N_POOL
+count "cosocket LuaJIT inside scheduler, reconnect_1core" $pool_ops $L/cosocket_bench.lua sched reconnect PORT $N_POOL
 count "raw C epoll, concurrent_64" $((C64 * K64)) "$BUILD/raw" epoll concurrent_64 PORT $C64 $K64
 count "cosocket C completion queue, concurrent_64" $((C64 * K64)) "$BUILD/cosocket_c" cq concurrent_64 PORT $C64 $K64
 count "cosocket LuaJIT inside scheduler, concurrent_64" $((C64 * K64)) $L/cosocket_bench.lua sched concurrent_64 PORT $C64 $K64

@@ -255,11 +255,11 @@ fn closed_registrations_never_complete_for_later_sockets() {
     assert_eq!(lp.pending(), 0);
 }
 
-/// The loop's solo path (a blocking recv on the waiting thread) declines the
-/// first wait of a connection whose fd an async connect left non-blocking:
-/// switching it costs fcntl + SO_RCVTIMEO, more than the one epoll_wait it
-/// would save on a connection that waits once. The second wait takes it
-/// (the fd becomes blocking), and both receives return their replies.
+/// The loop's solo path (a blocking recv on the waiting thread) waits in
+/// poll(2) for the first wait of a connection whose fd an async connect left
+/// non-blocking: switching it costs fcntl + SO_RCVTIMEO, more than they save
+/// on a connection that waits once. The second wait switches it (the fd
+/// becomes blocking), and both receives return their replies.
 #[test]
 fn solo_path_switches_a_fresh_async_fd_only_on_its_second_wait() {
     let lp = new_loop();
@@ -273,12 +273,72 @@ fn solo_path_switches_a_fresh_async_fd_only_on_its_second_wait() {
     let (r, pending) = arecv_req(&s, &lp, 3, ReadRequest::Pattern(Pattern::Line));
     assert_eq!(r, R::data("1"));
     assert!(pending, "the reply comes 100 ms later: the receive waited");
-    assert!(nonblocking(fd), "the first wait went through epoll_wait");
+    assert!(
+        nonblocking(fd),
+        "the first wait polled, leaving the fd's mode"
+    );
     assert_eq!(asend(&s, &lp, 4, &[b"b\n"]), Ok(2));
     let (r, pending) = arecv_req(&s, &lp, 5, ReadRequest::Pattern(Pattern::Line));
     assert_eq!(r, R::data("2"));
     assert!(pending);
     assert!(!nonblocking(fd), "the second wait took the solo path");
+    p.close_stdin();
+    drop(p);
+    assert_eq!(close(&s), Ok(()));
+}
+
+/// The first wait of a fresh async connection, in poll(2) on the solo path
+/// (the fd stays non-blocking): data in pieces re-arms the inactivity
+/// timeout and all of it arrives; a wait with a shorter timeout returns
+/// with the receive still pending and a later wait finishes it; a FIN
+/// gives "closed" with the partial line; silence gives "timeout" with it.
+#[test]
+fn first_wait_of_a_fresh_async_fd_polls() {
+    let lp = new_loop();
+    let cases: [(&str, i64, R); 3] = [
+        // Three pieces 150 ms apart against a 400 ms read timeout: only the
+        // re-armed timeout lets the whole line in.
+        (
+            "expect go\\n;chunks 150 ab|cd|ef\\n;noread",
+            400,
+            R::data("abcdef"),
+        ),
+        (
+            "expect go\\n;sleep 50;send ab;sleep 50;close",
+            5000,
+            R::err("closed", "ab"),
+        ),
+        ("expect go\\n;send ab;noread", 200, R::err("timeout", "ab")),
+    ];
+    for (script, ms, want) in cases {
+        let mut p = Peer::script(script);
+        let s = asock(ms);
+        aconnect(&s, &lp, 1, b"127.0.0.1", Some(p.port())).unwrap();
+        assert_eq!(asend(&s, &lp, 2, &[b"go\n"]), Ok(3));
+        let (r, pending) = arecv_req(&s, &lp, 3, ReadRequest::Pattern(Pattern::Line));
+        assert_eq!(r, want, "{script}");
+        assert!(pending, "{script}: the receive waited");
+        assert!(nonblocking(s.fd()), "{script}: polled, the fd's mode kept");
+        p.close_stdin();
+        drop(p);
+        let _ = close(&s);
+    }
+
+    // A wait shorter than the reply's delay: 0 tokens, still pending.
+    let mut p = Peer::script("expect go\\n;sleep 300;send late\\n;noread");
+    let s = asock(5000);
+    aconnect(&s, &lp, 1, b"127.0.0.1", Some(p.port())).unwrap();
+    assert_eq!(asend(&s, &lp, 2, &[b"go\n"]), Ok(3));
+    assert!(matches!(
+        s.receive_start(&lp, 3, ReadRequest::Pattern(Pattern::Line)),
+        Start::Pending
+    ));
+    let mut buf = [0u64; 4];
+    assert_eq!(lp.wait(&mut buf, Some(Duration::from_millis(20))), 0);
+    assert_eq!(lp.pending(), 1, "the receive is still pending");
+    wait_token(&lp, 3, &mut Vec::new());
+    let o = s.take_read_result().expect("read result after its token");
+    assert_eq!(own(&s, o), R::data("late"));
     p.close_stdin();
     drop(p);
     assert_eq!(close(&s), Ok(()));

@@ -85,8 +85,10 @@ pub(super) struct Reader {
     /// When a plain recv last came back short, draining the kernel's queue
     /// ([`sys::coarse_now_ns`]; 0: not on this connection).
     pub(super) drained_at: u64,
-    /// The solo path once declined this connection's non-blocking fd (or
-    /// need not: a pooled connection being reused).
+    /// The solo path has met this connection's non-blocking fd once (it
+    /// waited with poll(2) instead of switching the fd to blocking), or
+    /// need not (a pooled connection being reused): its next solo wait
+    /// switches the fd.
     pub(super) solo_declined: bool,
 }
 
@@ -451,13 +453,16 @@ impl Tcp {
             return false;
         }
         // A fresh non-blocking fd (an async connect's) needs fcntl and
-        // SO_RCVTIMEO before a blocking recv: two syscalls to save one
-        // epoll_wait. A connection that waits only once (connect, one
-        // request, close) is cheaper on the epoll path; one that waits again
-        // pays them once and saves a syscall on every wait after.
+        // SO_RCVTIMEO before a blocking recv: two syscalls to save one per
+        // wait. A connection that waits only once (connect, one request,
+        // close) waits in poll(2) instead; one that waits again pays them
+        // once and saves a syscall on every wait after.
         if !rd.solo_declined && self.nonblock.load(Ordering::Acquire) {
             rd.solo_declined = true;
-            return false;
+            if rd.tls.is_some() {
+                return false;
+            }
+            return self.solo_poll(lp, rd, limit, now);
         }
         let fd = self.fd();
         if self.ensure_blocking(fd).is_err() {
@@ -504,6 +509,75 @@ impl Tcp {
                         break Some((Got::Failed(Error::TIMEOUT, Some(s)), false));
                     }
                 }
+            }
+        };
+        self.settle(rd, p, done, lp);
+        waited
+    }
+
+    /// The solo path's first wait on a fresh non-blocking fd: poll(2) for
+    /// readability, then non-blocking recv calls, so the fd keeps its mode
+    /// and never joins the epoll set (recv, poll, recv, where the epoll
+    /// path takes recv, epoll_ctl, epoll_wait, recv). Same contract as
+    /// [`Tcp::solo_read`]; poll's timeout is precise, so no margin.
+    fn solo_poll(
+        self: &Arc<Self>,
+        lp: &EventLoop,
+        mut rd: std::sync::MutexGuard<'_, Reader>,
+        limit: Option<Instant>,
+        now: Instant,
+    ) -> bool {
+        let Some(mut p) = rd.pending.take() else {
+            return false;
+        };
+        let fd = self.fd();
+        let mut waited = false;
+        let mut now = now;
+        let done = loop {
+            let bound = limit.map_or(p.deadline, |l| l.min(p.deadline));
+            let left = bound.saturating_duration_since(now);
+            if left.is_zero() {
+                break None;
+            }
+            let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+            waited = true;
+            let mut pfd = libc::pollfd {
+                fd,
+                events: libc::POLLIN | libc::POLLRDHUP,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
+            if rc < 0 && sys::errno() != libc::EINTR {
+                let s = rd.partial(&mut p.op);
+                break Some((Got::Failed(Error::errno(sys::errno()), Some(s)), true));
+            }
+            if rc > 0 {
+                if pfd.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0 {
+                    // What the epoll's on_hangup would have recorded.
+                    self.hung_up.store(true, Ordering::Release);
+                }
+                match progress(
+                    fd,
+                    &mut rd,
+                    &mut p.op,
+                    Wait::Never,
+                    &self.maybe_readable,
+                    false,
+                ) {
+                    Progress::Done(g, c) => break Some((g, c)),
+                    Progress::WouldBlock(true) => {
+                        now = Instant::now();
+                        p.deadline = now + Duration::from_millis(self.read_timeout_ms() as u64);
+                        continue;
+                    }
+                    Progress::WouldBlock(false) => {}
+                }
+            }
+            now = Instant::now();
+            if now >= p.deadline {
+                let s = rd.partial(&mut p.op);
+                break Some((Got::Failed(Error::TIMEOUT, Some(s)), false));
             }
         };
         self.settle(rd, p, done, lp);
