@@ -4,13 +4,14 @@
 # services, and stops only the processes it started (by their recorded PID).
 #
 #   tests/e2e/servers.sh start DIR [NAME...]   # NAME: redis memcached http postgres mysql
+#                                               # (default), websocket
 #   tests/e2e/servers.sh stop DIR
 #
 # `start` writes DIR/servers.env (shell assignments, also read by the Lua
 # tests through the environment):
 #   E2E_REDIS_PORT, E2E_REDIS_SOCKET (unix), E2E_MEMCACHED_PORT, E2E_MEMCACHED_IDLE_PORT (idle_timeout=1),
 #   E2E_HTTP_PORT, E2E_HTTP_ROOT, E2E_POSTGRES_PORT/_USER/_PASSWORD/_DB,
-#   E2E_MYSQL_PORT/_USER/_PASSWORD/_DB
+#   E2E_MYSQL_PORT/_USER/_PASSWORD/_DB, E2E_WEBSOCKET_PORT
 # and, for a server that could not be started, E2E_<NAME>_MISSING="reason".
 # DIR/pids lists "name pid" for `stop`. Exit status: 0 when every requested
 # server started, 1 otherwise (the env file then says which are missing).
@@ -22,6 +23,7 @@ dir=${2:-}
 shift 2
 
 log() { echo "servers: $*" >&2; }
+here=$(cd "$(dirname "$0")" && pwd)
 
 # A port nobody listens on now (a server that still fails to bind is retried).
 free_port() {
@@ -181,6 +183,17 @@ EOF
   missing http "nginx did not start (see $p/logs/error.log)"
 }
 
+# A WebSocket echo server (tests/e2e/ws_echo.py), for resty_websocket.lua
+# only: not in the default list.
+start_websocket() {
+  command -v python3 >/dev/null || { missing websocket "python3 not installed"; return; }
+  if start_simple websocket "$dir/websocket.log" python3 "$here/ws_echo.py" @PORT@; then
+    env_set E2E_WEBSOCKET_PORT "$started_port"
+  else
+    missing websocket "ws_echo.py did not start (see $dir/websocket.log)"
+  fi
+}
+
 # PostgreSQL with md5 password authentication over TCP. The cluster belongs
 # to the `postgres` system user when we are root (postgres refuses root).
 start_postgres() {
@@ -317,6 +330,7 @@ start)
     http) start_http ;;
     postgres) start_postgres ;;
     mysql) start_mysql ;;
+    websocket) start_websocket ;;
     *) log "unknown server $name"; status=1 ;;
     esac
   done
