@@ -2,8 +2,7 @@
 # Syscalls and context switches per operation of each client, counted by
 # perf's syscall tracepoints (no ptrace slowdown, unlike strace):
 #   bench/syscalls.sh        (after bench/run.sh has built bench/build)
-# Client and server both on CPU 0, as in the *_1core rows. nginx's worker is
-# counted with perf stat -p during the request.
+# Client and server both on CPU 0, as in the *_1core rows.
 set -uo pipefail
 BENCH=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(dirname "$BENCH")
