@@ -214,6 +214,37 @@ t.both("socket busy reading; a writer works meanwhile (full duplex)", function(m
     t.rets("close", { 1 }, s:close())
 end)
 
+t.test("a thread alone makes the blocking TCP calls; with company, asynchronous ones", function()
+    local ffi = require "ffi"
+    pcall(ffi.cdef, "int fcntl(int fd, int cmd, ...);")
+    local F_GETFL, O_NONBLOCK = 3, 2048   -- Linux
+    local function nonblocking(s)
+        local fd = assert(s:getfd())
+        return bit.band(ffi.C.fcntl(fd, F_GETFL), O_NONBLOCK) ~= 0
+    end
+    local p1 = t.peer("line;sleep 50;send one\\n;drain")
+    local p2 = t.peer("line;sleep 50;send two\\n;drain")
+    go(function()
+        local s = cosocket.tcp()
+        s:settimeout(2000)
+        assert(s:connect(H, p1.port))
+        t.eq(nonblocking(s), false, "alone: the blocking connect's fd")
+        local t0 = cosocket.now()
+        t.rets("send", { 2 }, s:send("a\n"))
+        t.rets("receive, alone", { "one" }, s:receive())
+        t.ok(cosocket.now() - t0 >= 0.04, "the cached time is refreshed after the wait")
+        t.rets("close", { 1 }, s:close())
+        -- A sleeping thread is company: calls go through the loop again.
+        local other = spawn(function() sleep(0.3); return "slept" end)
+        assert(s:connect(H, p2.port))
+        t.eq(nonblocking(s), true, "with company: the asynchronous connect's fd")
+        t.rets("send", { 2 }, s:send("b\n"))
+        t.rets("receive, with company", { "two" }, s:receive())
+        t.rets("close", { 1 }, s:close())
+        t.rets("the sleeper", { true, "slept" }, wait(other))
+    end)
+end)
+
 t.test("socket busy writing", function()
     local p = t.peer("noread", "--rcvbuf 4096")
     go(function()

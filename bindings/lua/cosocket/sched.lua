@@ -295,6 +295,18 @@ end
 S.wait_io = wait_io
 S.wait_abort = true   -- wait_io takes an abort function
 
+-- True when `th`, running, is alone: the condition of wait_io's solo wait
+-- (nothing else can run until its next wait ends) and it may wait at all.
+-- The socket methods then make the blocking call instead of the
+-- asynchronous one and a solo wait: the same kernel wait, without the
+-- loop's bookkeeping. S.now is refreshed after it (S.update_time).
+local function alone(th)
+    return toplevel == th and nio == 0 and rhead > rtail and main_woken == nil
+        and can_yield(th)
+end
+S.alone = alone
+S.update_time = update_time
+
 -- Yields and runs again after the other ready threads (sleep(0), yield()).
 local function yield_ready(th)
     if not can_yield(th) then
@@ -681,7 +693,12 @@ function M.run(fn, ...)
         by_id[next_id] = th
         by_co[co] = th
         nalive = nalive + 1
+        -- The main program only drives the scheduler after this first run:
+        -- the entry thread counts as resumed by the drive loop (it may
+        -- wait in place, or call the blocking functions, when alone).
+        toplevel = th
         resume_thread(th, ...)
+        toplevel = nil
     end
     if S.loop ~= nil then
         driving = true

@@ -40,6 +40,8 @@ local find = string.find
 
 local argerror = S.argerror
 local wait_io = S.wait_io
+local alone = S.alone
+local update_time = S.update_time
 
 -- table.new(narr, nhash) (LuaJIT 2.1): a socket object is created with room
 -- for [1]..[5], so storing the handle and the timeouts never rehashes it
@@ -119,6 +121,11 @@ local function io_connect(h, host, port, opts)
         local r0 = C.cosocket_tcp_connect(h, host, #host, port, opts, res)
         return r0
     end
+    if alone(th) then
+        local r0 = C.cosocket_tcp_connect(h, host, #host, port, opts, res)
+        update_time()
+        return r0
+    end
     local rc = C.cosocket_tcp_connect_async(h, S.loop, th.id, host, #host,
                                            port, opts, res)
     if rc == AGAIN then
@@ -135,6 +142,11 @@ local function io_send(h, data, len)
     local th = S.current
     if th == nil then
         local r0 = C.cosocket_tcp_send(h, data, len, res)
+        return r0
+    end
+    if alone(th) then
+        local r0 = C.cosocket_tcp_send(h, data, len, res)
+        update_time()
         return r0
     end
     local rc = C.cosocket_tcp_send_async(h, S.loop, th.id, data, len, res)
@@ -154,6 +166,11 @@ local function io_sendv(h, iov, n)
         local r0 = C.cosocket_tcp_sendv(h, iov, n, res)
         return r0
     end
+    if alone(th) then
+        local r0 = C.cosocket_tcp_sendv(h, iov, n, res)
+        update_time()
+        return r0
+    end
     local rc = C.cosocket_tcp_sendv_async(h, S.loop, th.id, iov, n, res)
     if rc == AGAIN then
         wait_io(th, h)
@@ -171,6 +188,11 @@ local function io_receive(h, kind, n)
         local r0 = C.cosocket_tcp_receive(h, kind, n, res)
         return r0
     end
+    if alone(th) then
+        local r0 = C.cosocket_tcp_receive(h, kind, n, res)
+        update_time()
+        return r0
+    end
     local rc = C.cosocket_tcp_receive_async(h, S.loop, th.id, kind, n, res)
     if rc == AGAIN then
         wait_io(th, h)
@@ -186,6 +208,11 @@ local function io_until(h, it, size)
     local th = S.current
     if th == nil then
         local r0 = C.cosocket_tcp_receiveuntil(h, it, size, res)
+        return r0
+    end
+    if alone(th) then
+        local r0 = C.cosocket_tcp_receiveuntil(h, it, size, res)
+        update_time()
         return r0
     end
     local rc = C.cosocket_tcp_receiveuntil_async(h, S.loop, th.id, it, size,
