@@ -182,6 +182,15 @@ enum Wait {
     Once,
 }
 
+/// "timeout" with the partial data, once `now` is past the receive's deadline.
+fn solo_expired(rd: &mut Reader, p: &mut PendingRead, now: Instant) -> Option<(Got, bool)> {
+    if now < p.deadline {
+        return None;
+    }
+    let s = rd.partial(&mut p.op);
+    Some((Got::Failed(Error::TIMEOUT, Some(s)), false))
+}
+
 /// Runs the engine, reading as needed (see [`Wait`]).
 fn progress(
     fd: i32,
@@ -489,26 +498,8 @@ impl Tcp {
                 rd.rcvtimeo = ms;
             }
             waited = true;
-            match progress(
-                fd,
-                &mut rd,
-                &mut p.op,
-                Wait::Once,
-                &self.maybe_readable,
-                false,
-            ) {
-                Progress::Done(g, c) => break Some((g, c)),
-                Progress::WouldBlock(true) => {
-                    now = Instant::now();
-                    p.deadline = now + Duration::from_millis(self.read_timeout_ms() as u64);
-                }
-                Progress::WouldBlock(false) => {
-                    now = Instant::now();
-                    if now >= p.deadline {
-                        let s = rd.partial(&mut p.op);
-                        break Some((Got::Failed(Error::TIMEOUT, Some(s)), false));
-                    }
-                }
+            if let Some(r) = self.solo_progress(fd, &mut rd, &mut p, Wait::Once, &mut now) {
+                break Some(r);
             }
         };
         self.settle(rd, p, done, lp);
@@ -557,31 +548,41 @@ impl Tcp {
                     // What the epoll's on_hangup would have recorded.
                     self.hung_up.store(true, Ordering::Release);
                 }
-                match progress(
-                    fd,
-                    &mut rd,
-                    &mut p.op,
-                    Wait::Never,
-                    &self.maybe_readable,
-                    false,
-                ) {
-                    Progress::Done(g, c) => break Some((g, c)),
-                    Progress::WouldBlock(true) => {
-                        now = Instant::now();
-                        p.deadline = now + Duration::from_millis(self.read_timeout_ms() as u64);
-                        continue;
-                    }
-                    Progress::WouldBlock(false) => {}
+                if let Some(r) = self.solo_progress(fd, &mut rd, &mut p, Wait::Never, &mut now) {
+                    break Some(r);
                 }
+                continue;
             }
             now = Instant::now();
-            if now >= p.deadline {
-                let s = rd.partial(&mut p.op);
-                break Some((Got::Failed(Error::TIMEOUT, Some(s)), false));
+            if let Some(r) = solo_expired(&mut rd, &mut p, now) {
+                break Some(r);
             }
         };
         self.settle(rd, p, done, lp);
         waited
+    }
+
+    /// One read step of a solo wait: the result when the receive finished
+    /// or its deadline passed, None to wait again. Progress re-arms the
+    /// inactivity deadline; `now` is read afresh.
+    fn solo_progress(
+        &self,
+        fd: i32,
+        rd: &mut Reader,
+        p: &mut PendingRead,
+        wait: Wait,
+        now: &mut Instant,
+    ) -> Option<(Got, bool)> {
+        let progressed = match progress(fd, rd, &mut p.op, wait, &self.maybe_readable, false) {
+            Progress::Done(g, c) => return Some((g, c)),
+            Progress::WouldBlock(progressed) => progressed,
+        };
+        *now = Instant::now();
+        if progressed {
+            p.deadline = *now + Duration::from_millis(self.read_timeout_ms() as u64);
+            return None;
+        }
+        solo_expired(rd, p, *now)
     }
 
     /// Ends a pending receive with `e` (its deferred registration failed),
