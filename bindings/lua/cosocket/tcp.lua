@@ -56,6 +56,21 @@ local NO_RESULT = 14
 local LINE, ALL, SIZE, ANY = 0, 1, 2, 3
 local OP_CONNECT, OP_SEND, OP_RECEIVE, OP_HANDSHAKE = 0, 1, 2, 3
 
+-- Resolve the C functions of the I/O paths now: a trace that meets one not
+-- yet in the library's symbol cache aborts ("symbol not in cache"), and a
+-- program may first use the asynchronous ones late (a thread alone on the
+-- scheduler makes the blocking calls until it has company).
+for _, name in ipairs {
+    "cosocket_tcp_connect", "cosocket_tcp_connect_async",
+    "cosocket_tcp_send", "cosocket_tcp_send_async",
+    "cosocket_tcp_sendv", "cosocket_tcp_sendv_async",
+    "cosocket_tcp_receive", "cosocket_tcp_receive_async",
+    "cosocket_tcp_receiveuntil", "cosocket_tcp_receiveuntil_async",
+    "cosocket_tcp_result", "cosocket_tcp_setkeepalive", "cosocket_tcp_close",
+} do
+    local _ = C[name]
+end
+
 -- the reusable out cells
 local res = ffi_new("cosocket_result[1]")
 local copts = ffi_new("cosocket_connect_options[1]")
