@@ -247,7 +247,15 @@ t.test("many concurrent TLS connections in the scheduler", function()
         for i = 1, n do
             threads[i] = cosocket.spawn(function()
                 local s = connected(HTTPS, { pool = "tls-many-" .. HTTPS })
-                assert(s:settrustedstore(CA))
+                -- A thread whose calls never had to wait (a loopback connect
+                -- finishes at once; a slow client may find every TLS and
+                -- HTTP reply already there) ends before the next is spawned,
+                -- and the next one gets its pooled TLS connection: settings
+                -- are for fresh connections only (as lua-resty-http does),
+                -- and the handshake returns at once.
+                if s:getreusedtimes() == 0 then
+                    assert(s:settrustedstore(CA))
+                end
                 assert(s:sslhandshake(false, "localhost", true))
                 for _ = 1, 3 do
                     local status = get(s, "/")
