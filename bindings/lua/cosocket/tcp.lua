@@ -130,114 +130,97 @@ end
 ---------------------------------------------------------------- I/O cores
 -- Each returns the status; results are in res[0].
 
+-- The thread `th` waits for its pending operation `op` on `h`, then the
+-- operation's status (ERROR, "closed" when it was aborted meanwhile).
+local function await(th, h, op)
+    wait_io(th, h)
+    local rc = C.cosocket_tcp_result(h, op, res)
+    if rc == NO_RESULT then
+        return ERROR, "closed"
+    end
+    return rc
+end
+
+-- Outside the scheduler, and for a thread alone on it (S.alone), the
+-- blocking call; a thread then refreshes the cached time after it.
 local function io_connect(h, host, port, opts)
     local th = S.current
-    if th == nil then
+    if th == nil or alone(th) then
         local r0 = C.cosocket_tcp_connect(h, host, #host, port, opts, res)
-        return r0
-    end
-    if alone(th) then
-        local r0 = C.cosocket_tcp_connect(h, host, #host, port, opts, res)
-        update_time()
+        if th ~= nil then
+            update_time()
+        end
         return r0
     end
     local rc = C.cosocket_tcp_connect_async(h, S.loop, th.id, host, #host,
                                            port, opts, res)
     if rc == AGAIN then
-        wait_io(th, h)
-        rc = C.cosocket_tcp_result(h, OP_CONNECT, res)
-        if rc == NO_RESULT then
-            return ERROR, "closed"
-        end
+        return await(th, h, OP_CONNECT)
     end
     return rc
 end
 
 local function io_send(h, data, len)
     local th = S.current
-    if th == nil then
+    if th == nil or alone(th) then
         local r0 = C.cosocket_tcp_send(h, data, len, res)
-        return r0
-    end
-    if alone(th) then
-        local r0 = C.cosocket_tcp_send(h, data, len, res)
-        update_time()
+        if th ~= nil then
+            update_time()
+        end
         return r0
     end
     local rc = C.cosocket_tcp_send_async(h, S.loop, th.id, data, len, res)
     if rc == AGAIN then
-        wait_io(th, h)
-        rc = C.cosocket_tcp_result(h, OP_SEND, res)
-        if rc == NO_RESULT then
-            return ERROR, "closed"
-        end
+        return await(th, h, OP_SEND)
     end
     return rc
 end
 
 local function io_sendv(h, iov, n)
     local th = S.current
-    if th == nil then
+    if th == nil or alone(th) then
         local r0 = C.cosocket_tcp_sendv(h, iov, n, res)
-        return r0
-    end
-    if alone(th) then
-        local r0 = C.cosocket_tcp_sendv(h, iov, n, res)
-        update_time()
+        if th ~= nil then
+            update_time()
+        end
         return r0
     end
     local rc = C.cosocket_tcp_sendv_async(h, S.loop, th.id, iov, n, res)
     if rc == AGAIN then
-        wait_io(th, h)
-        rc = C.cosocket_tcp_result(h, OP_SEND, res)
-        if rc == NO_RESULT then
-            return ERROR, "closed"
-        end
+        return await(th, h, OP_SEND)
     end
     return rc
 end
 
 local function io_receive(h, kind, n)
     local th = S.current
-    if th == nil then
+    if th == nil or alone(th) then
         local r0 = C.cosocket_tcp_receive(h, kind, n, res)
-        return r0
-    end
-    if alone(th) then
-        local r0 = C.cosocket_tcp_receive(h, kind, n, res)
-        update_time()
+        if th ~= nil then
+            update_time()
+        end
         return r0
     end
     local rc = C.cosocket_tcp_receive_async(h, S.loop, th.id, kind, n, res)
     if rc == AGAIN then
-        wait_io(th, h)
-        rc = C.cosocket_tcp_result(h, OP_RECEIVE, res)
-        if rc == NO_RESULT then
-            return ERROR, "closed"
-        end
+        return await(th, h, OP_RECEIVE)
     end
     return rc
 end
 
 local function io_until(h, it, size)
     local th = S.current
-    if th == nil then
+    if th == nil or alone(th) then
         local r0 = C.cosocket_tcp_receiveuntil(h, it, size, res)
-        return r0
-    end
-    if alone(th) then
-        local r0 = C.cosocket_tcp_receiveuntil(h, it, size, res)
-        update_time()
+        if th ~= nil then
+            update_time()
+        end
         return r0
     end
     local rc = C.cosocket_tcp_receiveuntil_async(h, S.loop, th.id, it, size,
                                                  res)
     if rc == AGAIN then
-        wait_io(th, h)
-        rc = C.cosocket_tcp_result(h, OP_RECEIVE, res)
-        if rc == NO_RESULT then
-            return ERROR, "closed"
-        end
+        return await(th, h, OP_RECEIVE)
     end
     return rc
 end
