@@ -136,8 +136,8 @@ impl Tcp {
             rd.set_kernel_timeout(conn.rcvtimeo);
             // A reused connection is one that waits again: the solo path
             // may pay fcntl once on its non-blocking fd (see
-            // `Tcp::solo_read`) instead of the epoll path on every reuse.
-            rd.solo_declined = true;
+            // `Tcp::solo_read`) instead of poll(2) on every reuse.
+            rd.solo_polled = true;
         }
         if let Some(t) = conn.tls {
             lock(&self.rd).tls = Some(Arc::clone(&t));

@@ -89,7 +89,7 @@ pub(super) struct Reader {
     /// waited with poll(2) instead of switching the fd to blocking), or
     /// need not (a pooled connection being reused): its next solo wait
     /// switches the fd.
-    pub(super) solo_declined: bool,
+    pub(super) solo_polled: bool,
 }
 
 impl Reader {
@@ -102,7 +102,7 @@ impl Reader {
         self.result = None;
         self.tls = None;
         self.drained_at = 0;
-        self.solo_declined = false;
+        self.solo_polled = false;
     }
 
     /// SO_RCVTIMEO as set in the kernel (0 = never set).
@@ -466,8 +466,8 @@ impl Tcp {
         // wait. A connection that waits only once (connect, one request,
         // close) waits in poll(2) instead; one that waits again pays them
         // once and saves a syscall on every wait after.
-        if !rd.solo_declined && self.nonblock.load(Ordering::Acquire) {
-            rd.solo_declined = true;
+        if !rd.solo_polled && self.nonblock.load(Ordering::Acquire) {
+            rd.solo_polled = true;
             if rd.tls.is_some() {
                 return false;
             }
